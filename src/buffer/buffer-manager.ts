@@ -1,0 +1,219 @@
+import { schemaSignature, type ColumnBatch } from '../columnar/column-batch.js';
+import { ArcError, formatSize } from '../errors.js';
+import { ArrayPool } from './array-pool.js';
+import { MeasurementBuffer, type SealedBuffer } from './measurement-buffer.js';
+
+/** Where sealed buffers go: storage implements it. */
+export interface FlushSink {
+  /** Resolves once the rows are in Parquet files that are fsynced and renamed into place. */
+  write(sealed: SealedBuffer): Promise<void>;
+}
+
+export interface BufferOptions {
+  maxBufferRows: number;
+  maxBufferAgeMs: number;
+  /** Buffered plus in-flight bytes above which writes are refused with 503. */
+  maxMemoryBytes: number;
+  onFlushError?: (error: Error, sealed: SealedBuffer, attempt: number) => void;
+}
+
+export interface BufferStats {
+  buffers: number;
+  bufferedRows: number;
+  bufferedBytes: number;
+  inflightFlushes: number;
+  inflightBytes: number;
+  pooledBytes: number;
+  flushesStarted: number;
+  flushesCompleted: number;
+  flushErrors: number;
+}
+
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * Owns every (database, measurement) buffer. Appends are synchronous and all-or-nothing per
+ * request; flushes are handed to the sink and never awaited on the write path. A failed flush
+ * keeps its rows in memory and is retried with backoff: a 204 already promised them.
+ */
+export class BufferManager {
+  private readonly buffers = new Map<string, MeasurementBuffer>();
+  private readonly pool: ArrayPool;
+  private readonly tickets = new Set<FlushTicket>();
+  private bufferedBytes = 0;
+  private inflightBytes = 0;
+  private ageTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private flushesStarted = 0;
+  private flushesCompleted = 0;
+  private flushErrors = 0;
+
+  constructor(
+    private readonly sink: FlushSink,
+    private readonly options: BufferOptions,
+  ) {
+    this.pool = new ArrayPool(Math.max(64 << 20, options.maxMemoryBytes / 4));
+    const tick = Math.min(1000, Math.max(10, Math.floor(options.maxBufferAgeMs / 10)));
+    this.ageTimer = setInterval(() => this.flushAged(), tick);
+    this.ageTimer.unref();
+  }
+
+  /**
+   * Appends every batch of one request, or none: the only refusals (shutting down, memory cap)
+   * happen before the first append.
+   */
+  write(database: string, batches: readonly ColumnBatch[]): void {
+    if (this.closed) throw new ArcError('ARC_ERR_SHUTTING_DOWN', 'Server is shutting down; write not accepted');
+    const used = this.bufferedBytes + this.inflightBytes;
+    if (used > this.options.maxMemoryBytes) {
+      throw new ArcError(
+        'ARC_ERR_BUFFER_FULL',
+        `Write rejected: ${formatSize(used)} buffered or being flushed exceeds ingest.max_buffer_memory (${formatSize(this.options.maxMemoryBytes)}); retry later`,
+        {},
+        { 'Retry-After': '1' },
+      );
+    }
+    for (const batch of batches) {
+      if (batch.rowCount === 0) continue;
+      const key = `${database}\u0000${batch.measurement}`;
+      let buffer = this.buffers.get(key);
+      if (buffer === undefined) {
+        buffer = new MeasurementBuffer(database, batch.measurement, this.pool);
+        this.buffers.set(key, buffer);
+      }
+      const signature = schemaSignature(batch.columns) + (batch.tagColumns ? `|${batch.tagColumns.join(',')}` : '');
+      if (buffer.rowCount > 0 && buffer.signature !== signature) this.flushBuffer(buffer);
+      this.bufferedBytes += buffer.append(batch, signature);
+      if (buffer.rowCount >= this.options.maxBufferRows) this.flushBuffer(buffer);
+    }
+  }
+
+  /**
+   * Seals every buffer and waits until all rows accepted so far are durable. Rejects if any flush
+   * fails (its rows stay buffered and keep being retried).
+   */
+  async flushAll(): Promise<void> {
+    for (const buffer of this.buffers.values()) {
+      if (buffer.rowCount > 0) this.flushBuffer(buffer);
+    }
+    const results = await Promise.allSettled([...this.tickets].map((ticket) => ticket.runNow()));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Stops taking writes and the age timer; then flushes everything, retrying until `deadline` (ms epoch). */
+  async close(deadline: number): Promise<void> {
+    this.closed = true;
+    if (this.ageTimer) clearInterval(this.ageTimer);
+    this.ageTimer = null;
+    for (;;) {
+      try {
+        await this.flushAll();
+        return;
+      } catch (err) {
+        if (Date.now() + 500 >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  /** Rows that were acknowledged but are not yet in a durable file. */
+  get pendingRows(): number {
+    let rows = 0;
+    for (const buffer of this.buffers.values()) rows += buffer.rowCount;
+    for (const ticket of this.tickets) rows += ticket.sealed.batch.rowCount;
+    return rows;
+  }
+
+  stats(): BufferStats {
+    let bufferedRows = 0;
+    let buffers = 0;
+    for (const buffer of this.buffers.values()) {
+      if (buffer.rowCount === 0) continue;
+      buffers++;
+      bufferedRows += buffer.rowCount;
+    }
+    return {
+      buffers,
+      bufferedRows,
+      bufferedBytes: this.bufferedBytes,
+      inflightFlushes: this.tickets.size,
+      inflightBytes: this.inflightBytes,
+      pooledBytes: this.pool.bytes,
+      flushesStarted: this.flushesStarted,
+      flushesCompleted: this.flushesCompleted,
+      flushErrors: this.flushErrors,
+    };
+  }
+
+  private flushAged(): void {
+    const now = performance.now();
+    for (const buffer of this.buffers.values()) {
+      if (buffer.rowCount > 0 && now - buffer.firstRowAt >= this.options.maxBufferAgeMs) this.flushBuffer(buffer);
+    }
+  }
+
+  private flushBuffer(buffer: MeasurementBuffer): void {
+    const sealed = buffer.seal();
+    this.bufferedBytes -= sealed.bytes;
+    this.inflightBytes += sealed.bytes;
+    this.flushesStarted++;
+    const ticket = new FlushTicket(sealed, this.sink, {
+      done: () => {
+        this.tickets.delete(ticket);
+        this.inflightBytes -= sealed.bytes;
+        this.flushesCompleted++;
+        for (const shared of sealed.buffers) this.pool.give(shared);
+      },
+      failed: (error, attempt) => {
+        this.flushErrors++;
+        this.options.onFlushError?.(error, sealed, attempt);
+      },
+    });
+    this.tickets.add(ticket);
+    ticket.runNow().catch(() => {}); // failures are retried by the ticket and surfaced by flushAll
+  }
+}
+
+/** One sealed buffer on its way to disk, retried with backoff until it is written. */
+class FlushTicket {
+  private running: Promise<void> | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private attempts = 0;
+
+  constructor(
+    readonly sealed: SealedBuffer,
+    private readonly sink: FlushSink,
+    private readonly events: { done(): void; failed(error: Error, attempt: number): void },
+  ) {}
+
+  /** Starts an attempt now (or joins the running one). Rejects if that attempt fails. */
+  runNow(): Promise<void> {
+    if (this.running) return this.running;
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.attempts++;
+    const attempt = this.attempts;
+    this.running = this.sink.write(this.sealed).then(
+      () => {
+        this.running = null;
+        this.events.done();
+      },
+      (err: unknown) => {
+        this.running = null;
+        const error = err instanceof Error ? err : new Error(String(err));
+        this.events.failed(error, attempt);
+        const delay = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** Math.min(attempt, 7));
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.runNow().catch(() => {});
+        }, delay);
+        this.retryTimer.unref();
+        throw new ArcError('ARC_ERR_FLUSH_FAILED', `Flush failed: ${error.message}`);
+      },
+    );
+    return this.running;
+  }
+}

@@ -1,0 +1,213 @@
+import { bytesPerRow, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
+import type { ArrayPool } from './array-pool.js';
+
+/** A buffer's rows handed to storage: the batch reads from `buffers`, which go back to the pool after the flush. */
+export interface SealedBuffer {
+  database: string;
+  batch: ColumnBatch;
+  buffers: SharedArrayBuffer[];
+  bytes: number;
+}
+
+const INITIAL_ROWS = 1024;
+/** Rough heap cost of one dictionary string beyond its characters. */
+const STRING_OVERHEAD = 48;
+
+/**
+ * The rows of one (database, measurement) since its last flush, held column by column in pooled
+ * shared memory. One schema at a time: the manager seals the buffer before appending a batch
+ * whose columns or types differ, so every file has one schema.
+ */
+export class MeasurementBuffer {
+  rowCount = 0;
+  /** performance.now() when the first row of this generation arrived. */
+  firstRowAt = 0;
+  signature: string | null = null;
+  private capacity = 0;
+  private time: BigInt64Array | null = null;
+  private columns: BufferColumn[] = [];
+  private tagColumns: readonly string[] | null = null;
+  private dictionaryBytes = 0;
+
+  constructor(
+    readonly database: string,
+    readonly measurement: string,
+    private readonly pool: ArrayPool,
+  ) {}
+
+  /** Bytes this buffer holds (arrays at capacity, plus dictionary strings). */
+  get bytes(): number {
+    let total = this.time ? this.time.buffer.byteLength : 0;
+    for (const column of this.columns) total += column.bytes;
+    return total + this.dictionaryBytes;
+  }
+
+  /** Appends a batch whose schema matches (or the buffer is empty). Returns the bytes added. */
+  append(batch: ColumnBatch, signature: string): number {
+    const before = this.bytes;
+    if (this.rowCount === 0) this.start(batch, signature);
+    const start = this.rowCount;
+    const end = start + batch.rowCount;
+    if (end > this.capacity) this.grow(end);
+    this.time!.set(batch.time.subarray(0, batch.rowCount), start);
+    for (let c = 0; c < batch.columns.length; c++) {
+      this.dictionaryBytes += this.columns[c]!.append(batch.columns[c]!, start, batch.rowCount);
+    }
+    this.rowCount = end;
+    return this.bytes - before;
+  }
+
+  /** Hands the rows over and leaves the buffer empty. */
+  seal(): SealedBuffer {
+    const rowCount = this.rowCount;
+    const buffers: SharedArrayBuffer[] = [this.time!.buffer as SharedArrayBuffer];
+    const columns: Column[] = [];
+    for (const column of this.columns) {
+      columns.push(column.view(rowCount));
+      buffers.push(...column.buffers());
+    }
+    const sealed: SealedBuffer = {
+      database: this.database,
+      batch: {
+        measurement: this.measurement,
+        rowCount,
+        time: this.time!.subarray(0, rowCount),
+        columns,
+        tagColumns: this.tagColumns,
+      },
+      buffers,
+      bytes: this.bytes,
+    };
+    this.rowCount = 0;
+    this.capacity = 0;
+    this.time = null;
+    this.columns = [];
+    this.dictionaryBytes = 0;
+    this.signature = null;
+    return sealed;
+  }
+
+  private start(batch: ColumnBatch, signature: string): void {
+    this.signature = signature;
+    this.tagColumns = batch.tagColumns;
+    this.firstRowAt = performance.now();
+    this.capacity = Math.max(INITIAL_ROWS, batch.rowCount);
+    this.time = new BigInt64Array(this.pool.take(this.capacity * 8), 0, this.capacity);
+    this.columns = batch.columns.map((column) => new BufferColumn(column.name, column.type, this.capacity, this.pool));
+  }
+
+  private grow(rows: number): void {
+    let capacity = this.capacity * 2;
+    while (capacity < rows) capacity *= 2;
+    const time = new BigInt64Array(this.pool.take(capacity * 8), 0, capacity);
+    time.set(this.time!.subarray(0, this.rowCount));
+    this.pool.give(this.time!.buffer as SharedArrayBuffer);
+    this.time = time;
+    for (const column of this.columns) column.grow(capacity, this.rowCount);
+    this.capacity = capacity;
+  }
+}
+
+/** One column of a buffer. */
+class BufferColumn {
+  private data: SharedArrayBuffer;
+  private valid: Uint8Array | null = null;
+  /** String columns: the buffer-wide dictionary and its index. */
+  private readonly dictionary: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    readonly type: ColumnType,
+    private capacity: number,
+    private readonly pool: ArrayPool,
+  ) {
+    this.data = pool.take(capacity * bytesPerRow(type));
+  }
+
+  get bytes(): number {
+    return this.data.byteLength + (this.valid ? this.valid.buffer.byteLength : 0);
+  }
+
+  /** Copies rows of `column` in at `start`; returns the dictionary bytes added. */
+  append(column: Column, start: number, rows: number): number {
+    let dictionaryBytes = 0;
+    switch (column.type) {
+      case 'int64':
+        new BigInt64Array(this.data, 0, this.capacity).set(column.values.subarray(0, rows), start);
+        break;
+      case 'float64':
+        new Float64Array(this.data, 0, this.capacity).set(column.values.subarray(0, rows), start);
+        break;
+      case 'bool':
+        new Uint8Array(this.data, 0, this.capacity).set(column.values.subarray(0, rows), start);
+        break;
+      case 'string': {
+        // Batch ids point into the batch's dictionary; translate them into this buffer's.
+        const remap = new Uint32Array(column.dictionary.length);
+        for (let i = 0; i < column.dictionary.length; i++) {
+          const value = column.dictionary[i]!;
+          let id = this.index.get(value);
+          if (id === undefined) {
+            id = this.dictionary.length;
+            this.dictionary.push(value);
+            this.index.set(value, id);
+            dictionaryBytes += 2 * value.length + STRING_OVERHEAD;
+          }
+          remap[i] = id;
+        }
+        const ids = new Uint32Array(this.data, 0, this.capacity);
+        const source = column.ids;
+        for (let i = 0; i < rows; i++) ids[start + i] = remap[source[i]!]!;
+        break;
+      }
+    }
+    if (column.valid !== null) {
+      this.ensureValid(start);
+      this.valid!.set(column.valid.subarray(0, rows), start);
+    } else if (this.valid !== null) {
+      this.valid.fill(1, start, start + rows);
+    }
+    return dictionaryBytes;
+  }
+
+  grow(capacity: number, rows: number): void {
+    const width = bytesPerRow(this.type);
+    const data = this.pool.take(capacity * width);
+    new Uint8Array(data).set(new Uint8Array(this.data, 0, rows * width));
+    this.pool.give(this.data);
+    this.data = data;
+    if (this.valid !== null) {
+      const valid = new Uint8Array(this.pool.take(capacity), 0, capacity);
+      valid.set(this.valid.subarray(0, rows));
+      this.pool.give(this.valid.buffer as SharedArrayBuffer);
+      this.valid = valid;
+    }
+    this.capacity = capacity;
+  }
+
+  view(rows: number): Column {
+    const valid = this.valid ? this.valid.subarray(0, rows) : null;
+    switch (this.type) {
+      case 'int64':
+        return { name: this.name, type: 'int64', values: new BigInt64Array(this.data, 0, rows), valid };
+      case 'float64':
+        return { name: this.name, type: 'float64', values: new Float64Array(this.data, 0, rows), valid };
+      case 'bool':
+        return { name: this.name, type: 'bool', values: new Uint8Array(this.data, 0, rows), valid };
+      case 'string':
+        return { name: this.name, type: 'string', ids: new Uint32Array(this.data, 0, rows), dictionary: this.dictionary, valid };
+    }
+  }
+
+  buffers(): SharedArrayBuffer[] {
+    return this.valid ? [this.data, this.valid.buffer as SharedArrayBuffer] : [this.data];
+  }
+
+  /** Validity starts when the first NULL arrives; rows before it were all present. */
+  private ensureValid(rowsBefore: number): void {
+    if (this.valid !== null) return;
+    this.valid = new Uint8Array(this.pool.take(this.capacity), 0, this.capacity);
+    this.valid.fill(1, 0, rowsBefore);
+  }
+}

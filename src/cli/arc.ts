@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/** The `arc` command: one entry point for the server and its tools. */
+import fs from 'node:fs';
+import { serve, UsageError } from './serve.js';
+
+const HELP = `arc-ts — Arc-compatible time-series database
+
+usage: arc <command> [options]
+
+commands:
+  serve [--config FILE]   run the server (config: arc.toml, then ARC_* environment variables)
+  version                 print the version
+  help                    this text
+`;
+
+function version(): string {
+  const manifest = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...args] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(args, version());
+      return;
+    case 'version':
+    case '--version':
+      process.stdout.write(`${version()}\n`);
+      return;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return;
+    default:
+      throw new UsageError(`arc: unknown command '${command}'\n\n${HELP}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`arc: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

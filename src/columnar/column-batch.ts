@@ -1,0 +1,77 @@
+/**
+ * The one columnar shape that flows from the decoders (src/ingest) through the buffers
+ * (src/buffer) to the Parquet writers (src/storage). Values live in typed arrays; strings are
+ * dictionary ids plus a dictionary; a missing value is a 0 in `valid` (null `valid` = no NULLs).
+ * There is never one JS object per row.
+ */
+export type ColumnType = 'int64' | 'float64' | 'bool' | 'string';
+
+interface ColumnBase {
+  readonly name: string;
+  /** 1 = value present, 0 = NULL; null when every row has a value. Same length as the values. */
+  valid: Uint8Array | null;
+}
+
+export interface Int64Column extends ColumnBase {
+  readonly type: 'int64';
+  values: BigInt64Array;
+}
+
+export interface Float64Column extends ColumnBase {
+  readonly type: 'float64';
+  values: Float64Array;
+}
+
+export interface BoolColumn extends ColumnBase {
+  readonly type: 'bool';
+  /** 0 or 1 per row. */
+  values: Uint8Array;
+}
+
+export interface StringColumn extends ColumnBase {
+  readonly type: 'string';
+  /** Index into `dictionary` per row (0 for NULL rows). */
+  ids: Uint32Array;
+  /** Distinct values, in first-seen order. */
+  dictionary: string[];
+}
+
+export type Column = Int64Column | Float64Column | BoolColumn | StringColumn;
+
+/** Rows of one measurement. Arrays hold at least `rowCount` entries; entries past it are garbage. */
+export interface ColumnBatch {
+  measurement: string;
+  rowCount: number;
+  /** Microseconds since the Unix epoch, UTC. Never NULL. */
+  time: BigInt64Array;
+  /** Every column but `time`, sorted by name, so two batches with one schema list them alike. */
+  columns: Column[];
+  /** Names of the columns that came from tags (row MessagePack, line protocol): Parquet `arc:tags`. */
+  tagColumns: readonly string[] | null;
+}
+
+export const TIME_COLUMN = 'time';
+
+/** "name:type,…" of a batch: two batches can share a buffer (and a file) only if these match. */
+export function schemaSignature(columns: readonly Column[]): string {
+  let signature = '';
+  for (const column of columns) signature += `${column.name}:${column.type},`;
+  return signature;
+}
+
+/** Bytes a column needs per row, for memory accounting. */
+export function bytesPerRow(type: ColumnType): number {
+  switch (type) {
+    case 'int64':
+    case 'float64':
+      return 8;
+    case 'string':
+      return 4;
+    case 'bool':
+      return 1;
+  }
+}
+
+export function compareNames(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

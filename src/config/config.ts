@@ -1,0 +1,196 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { KEYS, KEY_BY_NAME, NON_KEY_ENV, envName, type ConfigValue, type KeySpec } from './keys.js';
+
+export type Compression = 'snappy' | 'zstd' | 'gzip' | 'none';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ArcConfig {
+  server: {
+    host: string;
+    port: number;
+    maxPayloadSize: number;
+    readTimeoutSec: number;
+    writeTimeoutSec: number;
+    idleTimeoutSec: number;
+    shutdownTimeoutSec: number;
+    tls: { enabled: boolean; certFile: string; keyFile: string };
+  };
+  storage: { localPath: string };
+  ingest: {
+    maxBufferSize: number;
+    maxBufferAgeMs: number;
+    compression: Compression;
+    maxBufferMemory: number;
+    flushWorkers: number;
+  };
+  wal: { enabled: boolean; directory: string };
+  auth: { enabled: boolean; dbPath: string };
+  log: { level: LogLevel; format: 'console' | 'json' };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface LoadedConfig {
+  config: ArcConfig;
+  /** The arc.toml that was read, or null when only defaults and environment were used. */
+  file: string | null;
+  warnings: string[];
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** An explicit file (--config or ARC_CONFIG); it must exist. */
+  file?: string;
+  cwd?: string;
+}
+
+/** Arc's search order for arc.toml (arc-spec §12). */
+export function configSearchPath(cwd: string): string[] {
+  return [path.join(cwd, 'arc.toml'), '/etc/arc/arc.toml', path.join(os.homedir(), '.arc', 'arc.toml')];
+}
+
+/**
+ * Builds the configuration from the embedded defaults, then arc.toml, then ARC_* environment
+ * variables. Any bad value throws a ConfigError that names the key and where the value came from.
+ */
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const warnings: string[] = [];
+  const values = new Map<string, ConfigValue>(KEYS.map((spec) => [spec.key, spec.default]));
+  const setBy = new Map<string, string>();
+
+  const explicit = options.file ?? env.ARC_CONFIG;
+  let file: string | null = null;
+  if (explicit) {
+    file = path.resolve(cwd, explicit);
+    if (!fs.existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+  } else {
+    file = configSearchPath(cwd).find((candidate) => fs.existsSync(candidate)) ?? null;
+  }
+
+  if (file !== null) {
+    let table: Record<string, unknown>;
+    try {
+      table = parseToml(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot parse ${file}: ${(err as Error).message}`);
+    }
+    for (const [key, raw] of flatten(table)) {
+      const spec = KEY_BY_NAME.get(key);
+      if (!spec) {
+        warnings.push(`unknown key ${key} in ${file} (ignored)`);
+        continue;
+      }
+      values.set(key, parseOrThrow(spec, raw, `in ${file}`));
+      setBy.set(key, file);
+    }
+  }
+
+  for (const spec of KEYS) {
+    const name = envName(spec.key);
+    const raw = env[name];
+    if (raw === undefined) continue;
+    values.set(spec.key, parseOrThrow(spec, raw, `from environment variable ${name}`));
+    setBy.set(spec.key, name);
+  }
+  const known = new Set(KEYS.map((spec) => envName(spec.key)));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('ARC_') && !known.has(name) && !NON_KEY_ENV.has(name)) {
+      warnings.push(`environment variable ${name} is not an arc-ts setting (ignored)`);
+    }
+  }
+
+  for (const spec of KEYS) {
+    const source = setBy.get(spec.key);
+    if (source === undefined || spec.status === 'active') continue;
+    if (sameValue(values.get(spec.key)!, spec.default)) continue;
+    warnings.push(`${spec.key} is set (${source}) but has no effect in arc-ts: ${spec.doc}`);
+  }
+
+  const config = build(values);
+  validate(config, values, setBy);
+  return { config, file, warnings };
+}
+
+function parseOrThrow(spec: KeySpec, raw: unknown, where: string): ConfigValue {
+  const result = spec.parse(raw);
+  if ('error' in result) throw new ConfigError(`invalid value for ${spec.key} ${where}: ${result.error}`);
+  return result.value;
+}
+
+function* flatten(table: Record<string, unknown>, prefix = ''): Generator<[string, unknown]> {
+  for (const [name, value] of Object.entries(table)) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Date)) {
+      yield* flatten(value as Record<string, unknown>, key);
+    } else {
+      yield [key, value];
+    }
+  }
+}
+
+function sameValue(a: ConfigValue, b: ConfigValue): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function build(values: Map<string, ConfigValue>): ArcConfig {
+  const get = <T extends ConfigValue>(key: string) => values.get(key) as T;
+  return {
+    server: {
+      host: get<string>('server.host'),
+      port: get<number>('server.port'),
+      maxPayloadSize: get<number>('server.max_payload_size'),
+      readTimeoutSec: get<number>('server.read_timeout'),
+      writeTimeoutSec: get<number>('server.write_timeout'),
+      idleTimeoutSec: get<number>('server.idle_timeout'),
+      shutdownTimeoutSec: get<number>('server.shutdown_timeout'),
+      tls: {
+        enabled: get<boolean>('server.tls_enabled'),
+        certFile: get<string>('server.tls_cert_file'),
+        keyFile: get<string>('server.tls_key_file'),
+      },
+    },
+    storage: { localPath: get<string>('storage.local_path') },
+    ingest: {
+      maxBufferSize: get<number>('ingest.max_buffer_size'),
+      maxBufferAgeMs: get<number>('ingest.max_buffer_age_ms'),
+      compression: get<Compression>('ingest.compression'),
+      maxBufferMemory: get<number>('ingest.max_buffer_memory'),
+      flushWorkers: get<number>('ingest.flush_workers'),
+    },
+    wal: { enabled: get<boolean>('wal.enabled'), directory: get<string>('wal.directory') },
+    auth: { enabled: get<boolean>('auth.enabled'), dbPath: get<string>('auth.db_path') },
+    log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
+  };
+}
+
+/** Checks that involve several keys, or features that are not there to honour a setting. */
+function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Map<string, string>): void {
+  const where = (key: string) => (setBy.has(key) ? ` (set by ${setBy.get(key)})` : '');
+  if (values.get('storage.backend') !== 'local') {
+    // Only "local" exists; refusing is safer than writing somewhere the user did not ask for.
+    throw new ConfigError(
+      `storage.backend${where('storage.backend')} is "${String(values.get('storage.backend'))}", but arc-ts stores Parquet files on the local file system only; set it to "local"`,
+    );
+  }
+  if (config.storage.localPath.trim() === '') throw new ConfigError(`storage.local_path${where('storage.local_path')} must not be empty`);
+  if (config.server.tls.enabled && (!config.server.tls.certFile || !config.server.tls.keyFile)) {
+    throw new ConfigError('server.tls_enabled is true, so server.tls_cert_file and server.tls_key_file must both be set');
+  }
+  if (config.wal.enabled) {
+    throw new ConfigError(
+      `wal.enabled${where('wal.enabled')} is true, but the write-ahead log is not built yet; acknowledged writes would not survive a crash. Set ARC_WAL_ENABLED=false`,
+    );
+  }
+  if (config.auth.enabled) {
+    throw new ConfigError(
+      `auth.enabled${where('auth.enabled')} is true, but authentication is not built yet; every route would be open. Set ARC_AUTH_ENABLED=false`,
+    );
+  }
+}

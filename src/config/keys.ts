@@ -1,0 +1,176 @@
+import os from 'node:os';
+import { parseSize } from './size.js';
+
+/**
+ * Every configuration key arc-ts knows, with Arc's names (arc-spec §12). `active` keys drive
+ * behaviour. `planned` keys belong to features that are not built yet: a value different from
+ * the default is refused at start-up when the feature would otherwise be silently missing
+ * (see `refuseUnbuilt`), or warned about. `ignored` keys are Arc tuning knobs that have no
+ * meaning in arc-ts; they are accepted, so an Arc arc.toml loads, and reported once.
+ */
+export type KeyStatus = 'active' | 'planned' | 'ignored';
+
+export type ConfigValue = string | number | boolean | string[];
+
+export interface KeySpec {
+  key: string;
+  status: KeyStatus;
+  default: ConfigValue;
+  /** Turns a TOML or environment value into the typed value, or returns an error text. */
+  parse(raw: unknown): { value: ConfigValue } | { error: string };
+  doc: string;
+}
+
+type Parser = KeySpec['parse'];
+
+const str: Parser = (raw) =>
+  typeof raw === 'string' ? { value: raw } : { error: `expected a string, got ${describe(raw)}` };
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER): Parser {
+  return (raw) => {
+    const n = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+    if (typeof n === 'bigint') return int(min, max)(Number(n));
+    if (typeof n !== 'number' || !Number.isInteger(n)) return { error: `expected an integer, got ${describe(raw)}` };
+    if (n < min || n > max) return { error: `must be between ${min} and ${max}, got ${n}` };
+    return { value: n };
+  };
+}
+
+const bool: Parser = (raw) => {
+  if (typeof raw === 'boolean') return { value: raw };
+  if (typeof raw === 'string') {
+    const v = raw.trim().toLowerCase();
+    if (v === 'true' || v === '1' || v === 'yes' || v === 'on') return { value: true };
+    if (v === 'false' || v === '0' || v === 'no' || v === 'off') return { value: false };
+  }
+  return { error: `expected true or false, got ${describe(raw)}` };
+};
+
+function size(min: number): Parser {
+  return (raw) => {
+    const bytes = typeof raw === 'string' || typeof raw === 'number' ? parseSize(raw) : null;
+    if (bytes === null) return { error: `expected a size such as "512MB" or "1GB", got ${describe(raw)}` };
+    if (bytes < min) return { error: `must be at least ${min} bytes, got ${describe(raw)}` };
+    return { value: bytes };
+  };
+}
+
+function oneOf(...choices: string[]): Parser {
+  return (raw) => {
+    const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+    if (typeof v === 'string' && choices.includes(v)) return { value: v };
+    return { error: `must be one of ${choices.join(', ')}; got ${describe(raw)}` };
+  };
+}
+
+const strList: Parser = (raw) => {
+  if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return { value: raw as string[] };
+  if (typeof raw === 'string') return { value: raw.split(',').map((s) => s.trim()).filter((s) => s !== '') };
+  return { error: `expected a list of strings, got ${describe(raw)}` };
+};
+
+function describe(raw: unknown): string {
+  if (typeof raw === 'string') return JSON.stringify(raw);
+  if (Array.isArray(raw)) return 'a list';
+  if (raw !== null && typeof raw === 'object') return 'a table';
+  return String(raw);
+}
+
+/** One flush worker per spare core: the main thread keeps one core for HTTP and decoding. */
+export const DEFAULT_FLUSH_WORKERS = Math.max(1, Math.min(4, os.availableParallelism() - 1));
+
+function k(key: string, status: KeyStatus, def: ConfigValue, parse: Parser, doc: string): KeySpec {
+  return { key, status, default: def, parse, doc };
+}
+
+export const KEYS: readonly KeySpec[] = [
+  k('server.host', 'active', '', str, 'Address to bind; "" listens on every interface (IPv4 and IPv6).'),
+  k('server.port', 'active', 8000, int(0, 65535), 'TCP port; 0 picks a free port (printed at start-up).'),
+  k('server.max_payload_size', 'active', 1073741824, size(1024), 'Largest request body, raw and after decompression ("1GB", "512MB").'),
+  k('server.read_timeout', 'active', 30, int(1), 'Seconds allowed to receive a whole request.'),
+  k('server.write_timeout', 'active', 30, int(1), 'Seconds allowed to send a response.'),
+  k('server.idle_timeout', 'active', 120, int(1), 'Seconds an idle keep-alive connection stays open.'),
+  k('server.shutdown_timeout', 'active', 30, int(1), 'Seconds a SIGTERM/SIGINT shutdown may spend draining requests and flushing buffers.'),
+  k('server.tls_enabled', 'active', false, bool, 'Serve HTTPS with the certificate and key below.'),
+  k('server.tls_cert_file', 'active', '', str, 'PEM certificate chain for TLS.'),
+  k('server.tls_key_file', 'active', '', str, 'PEM private key for TLS.'),
+
+  k('storage.backend', 'active', 'local', oneOf('local', 's3', 'azure'), 'Where Parquet files go; arc-ts supports "local" only.'),
+  k('storage.local_path', 'active', './data/arc', str, 'Root directory of the Parquet files: {db}/{measurement}/YYYY/MM/DD/HH/.'),
+  k('storage.s3_bucket', 'ignored', '', str, 'S3 storage is not supported by arc-ts.'),
+  k('storage.s3_region', 'ignored', 'us-east-1', str, 'S3 storage is not supported by arc-ts.'),
+  k('storage.s3_endpoint', 'ignored', '', str, 'S3 storage is not supported by arc-ts.'),
+  k('storage.s3_use_ssl', 'ignored', true, bool, 'S3 storage is not supported by arc-ts.'),
+  k('storage.s3_path_style', 'ignored', false, bool, 'S3 storage is not supported by arc-ts.'),
+  k('storage.s3_prefix', 'ignored', '', str, 'S3 storage is not supported by arc-ts.'),
+
+  k('ingest.max_buffer_size', 'active', 50000, int(1, 100_000_000), 'Rows buffered per (database, measurement) before a flush.'),
+  k('ingest.max_buffer_age_ms', 'active', 5000, int(1, 86_400_000), 'Oldest buffered row age (ms) that forces a flush.'),
+  k('ingest.compression', 'active', 'snappy', oneOf('snappy', 'zstd', 'gzip', 'none'), 'Parquet compression codec.'),
+  k('ingest.max_buffer_memory', 'active', 1073741824, size(1 << 20), 'Cap on buffered plus in-flight data; above it writes get 503 with Retry-After (arc-ts only).'),
+  k('ingest.flush_workers', 'active', DEFAULT_FLUSH_WORKERS, int(1, 64), 'Worker threads that encode and write Parquet files (default: cores - 1, at least 1).'),
+  k('ingest.use_dictionary', 'ignored', false, bool, 'arc-ts always dictionary-encodes strings and never numbers.'),
+  k('ingest.numeric_dictionary', 'ignored', false, bool, 'arc-ts always dictionary-encodes strings and never numbers.'),
+  k('ingest.write_statistics', 'ignored', true, bool, 'arc-ts always writes column statistics.'),
+  k('ingest.data_page_version', 'ignored', '2.0', str, 'arc-ts picks the page format itself.'),
+  k('ingest.flush_queue_size', 'ignored', 100, int(1), 'arc-ts bounds in-flight flushes by ingest.max_buffer_memory instead.'),
+  k('ingest.shard_count', 'ignored', 32, int(1), 'arc-ts has no lock shards (single-threaded buffer owner).'),
+  k('ingest.flush_timeout_seconds', 'ignored', 30, int(1), 'arc-ts retries a failed flush until it succeeds.'),
+  k('ingest.sort_keys', 'planned', [], strList, 'Per-measurement sort keys ("cpu:host,region"); arc-ts sorts by time only for now.'),
+  k('ingest.default_sort_keys', 'planned', 'time', str, 'Default sort keys; arc-ts sorts by time only for now.'),
+  k('ingest.decimal_columns', 'planned', [], strList, 'DECIMAL columns ("m:col=p,s"); not supported yet.'),
+  k('ingest.default_decimal_columns', 'planned', '', str, 'DECIMAL columns for every measurement; not supported yet.'),
+
+  k('wal.enabled', 'planned', false, bool, 'Write-ahead log, so acknowledged writes survive a crash (not built yet).'),
+  k('wal.directory', 'planned', './data/wal', str, 'Directory of the write-ahead log segments.'),
+  k('wal.sync_mode', 'planned', 'fdatasync', oneOf('fdatasync', 'fsync', 'async'), 'How the write-ahead log reaches the disk.'),
+  k('wal.max_size_mb', 'planned', 100, int(1), 'Segment size (MB) that triggers rotation.'),
+  k('wal.max_age_seconds', 'planned', 3600, int(1), 'Segment age that triggers rotation.'),
+  k('wal.recovery_interval_seconds', 'ignored', 300, int(1), 'Arc maintenance interval; not used by arc-ts.'),
+  k('wal.recovery_batch_size', 'ignored', 10000, int(1), 'Arc replay batch size; not used by arc-ts.'),
+  k('wal.buffer_size', 'ignored', 10000, int(1), 'Arc WAL queue length; not used by arc-ts.'),
+
+  k('auth.enabled', 'planned', false, bool, 'Token authentication (not built yet; every route is open).'),
+  k('auth.db_path', 'planned', './data/arc.db', str, 'Token store.'),
+  k('auth.cache_ttl', 'planned', 30, int(0), 'Seconds a verified token stays cached.'),
+  k('auth.max_cache_size', 'planned', 1000, int(1), 'Verified tokens kept in the cache.'),
+
+  k('query.timeout', 'planned', 300, int(1), 'Query time limit in seconds.'),
+  k('query.slow_query_threshold_ms', 'planned', 0, int(0), 'Log queries slower than this (0 = off).'),
+
+  k('compaction.enabled', 'ignored', true, bool, 'Compaction is not built yet.'),
+  k('compaction.hourly_schedule', 'ignored', '5 * * * *', str, 'Compaction is not built yet.'),
+  k('compaction.daily_schedule', 'ignored', '0 3 * * *', str, 'Compaction is not built yet.'),
+  k('compaction.hourly_min_age_hours', 'ignored', 1, int(0), 'Compaction is not built yet.'),
+  k('compaction.hourly_min_files', 'ignored', 10, int(1), 'Compaction is not built yet.'),
+  k('compaction.daily_min_age_hours', 'ignored', 24, int(0), 'Compaction is not built yet.'),
+  k('compaction.daily_min_files', 'ignored', 12, int(1), 'Compaction is not built yet.'),
+  k('compaction.max_concurrent', 'ignored', 2, int(1), 'Compaction is not built yet.'),
+  k('compaction.max_files_per_batch', 'ignored', 30, int(1), 'Compaction is not built yet.'),
+  k('delete.enabled', 'ignored', false, bool, 'The delete API is not built yet.'),
+  k('delete.confirmation_threshold', 'ignored', 10000, int(0), 'The delete API is not built yet.'),
+  k('delete.max_rows_per_delete', 'ignored', 1000000, int(1), 'The delete API is not built yet.'),
+  k('retention.enabled', 'ignored', true, bool, 'Retention policies are not built yet.'),
+  k('continuous_query.enabled', 'ignored', true, bool, 'Continuous queries are not built yet.'),
+  k('telemetry.enabled', 'ignored', true, bool, 'arc-ts sends no telemetry.'),
+
+  k('log.level', 'active', 'info', oneOf('debug', 'info', 'warn', 'error'), 'Lowest level written to the log.'),
+  k('log.format', 'active', 'console', oneOf('console', 'json'), 'Log lines as readable text or as JSON.'),
+];
+
+export const KEY_BY_NAME: ReadonlyMap<string, KeySpec> = new Map(KEYS.map((spec) => [spec.key, spec]));
+
+/** `server.max_payload_size` → `ARC_SERVER_MAX_PAYLOAD_SIZE` (Arc's rule). */
+export function envName(key: string): string {
+  return 'ARC_' + key.toUpperCase().replace(/\./g, '_');
+}
+
+/** ARC_* variables that are not config keys but are read elsewhere. */
+export const NON_KEY_ENV = new Set([
+  'ARC_CONFIG',
+  'ARC_AUTH_BOOTSTRAP_TOKEN',
+  'ARC_AUTH_FORCE_BOOTSTRAP',
+  'ARC_STORAGE_S3_ACCESS_KEY',
+  'ARC_STORAGE_S3_SECRET_KEY',
+  'ARC_TEST_CONCURRENCY',
+]);

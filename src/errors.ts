@@ -1,0 +1,64 @@
+/**
+ * Every error a client can receive, in one table: a stable code, the HTTP status, and a summary
+ * that docs/errors.md repeats (a test keeps the two in step). Handlers throw `ArcError`; the
+ * server's single error handler renders it in the envelope family of the route (arc-spec §1).
+ */
+export const ERROR_TABLE = {
+  ARC_ERR_EMPTY_PAYLOAD: { status: 400, summary: 'The request body is empty.' },
+  ARC_ERR_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The raw request body is larger than server.max_payload_size.' },
+  ARC_ERR_DECOMPRESSED_TOO_LARGE: {
+    status: 400,
+    summary: 'A gzip or zstd body expands past server.max_payload_size.',
+  },
+  ARC_ERR_BAD_COMPRESSION: { status: 400, summary: 'A body that starts with gzip or zstd magic bytes does not decompress.' },
+  ARC_ERR_BAD_MSGPACK: { status: 400, summary: 'The body is not a MessagePack value of a supported shape.' },
+  ARC_ERR_INVALID_DATABASE: { status: 400, summary: 'The database name (x-arc-database) breaks the naming rule.' },
+  ARC_ERR_INVALID_MEASUREMENT: { status: 400, summary: 'A measurement name breaks the naming rule.' },
+  ARC_ERR_INVALID_ITEM: {
+    status: 400,
+    summary: 'An item of the payload is invalid; the body names the item index and the reason. Nothing of the request was written.',
+  },
+  ARC_ERR_TYPE_CONFLICT: {
+    status: 400,
+    summary: 'A column holds values of incompatible types within one request; the body names the column.',
+  },
+  ARC_ERR_BUFFER_FULL: {
+    status: 503,
+    summary: 'Buffered data passed ingest.max_buffer_memory; retry after the Retry-After seconds.',
+  },
+  ARC_ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down and takes no more writes.' },
+  ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
+  ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },
+  ARC_ERR_FLUSH_FAILED: { status: 500, summary: 'Buffered data could not be written to Parquet; it stays buffered and is retried.' },
+  ARC_ERR_INTERNAL: { status: 500, summary: 'An unexpected server error; the server log has the details.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export class ArcError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra JSON fields for the body, e.g. `{ item: 3, column: "value" }`. */
+    readonly details: Readonly<Record<string, unknown>> = {},
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = 'ArcError';
+    this.status = ERROR_TABLE[code].status;
+  }
+}
+
+/** Formats a byte count the way Arc's messages do ("1GB", "100MB", "512KB"). */
+export function formatSize(bytes: number): string {
+  const units: Array<[string, number]> = [['TB', 2 ** 40], ['GB', 2 ** 30], ['MB', 2 ** 20], ['KB', 2 ** 10]];
+  for (const [unit, size] of units) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  for (const [unit, size] of units) {
+    if (bytes >= size) return `${(bytes / size).toFixed(1)}${unit}`;
+  }
+  return `${bytes}B`;
+}

@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { ArcConfig } from '../config/config.js';
+import { ArcError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { CORS_PREFLIGHT_HEADERS, sendError, sendNoContent } from './respond.js';
+import type { Router } from './router.js';
+
+/**
+ * node:http (or https) with Arc's timeouts, CORS preflight, 404/405 bodies and one error
+ * handler: ArcErrors render in the route's envelope, anything else is a logged 500.
+ */
+export function createHttpServer(config: ArcConfig, router: Router, log: Logger): http.Server {
+  const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, req, res);
+  const server = config.server.tls.enabled
+    ? https.createServer(
+        { cert: fs.readFileSync(config.server.tls.certFile), key: fs.readFileSync(config.server.tls.keyFile) },
+        listener,
+      )
+    : http.createServer(listener);
+  server.requestTimeout = config.server.readTimeoutSec * 1000;
+  server.headersTimeout = Math.min(60_000, server.requestTimeout);
+  server.keepAliveTimeout = config.server.idleTimeoutSec * 1000;
+  return server;
+}
+
+async function dispatch(router: Router, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  let path = queryAt < 0 ? url : url.slice(0, queryAt);
+  if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+  const method = req.method ?? 'GET';
+
+  if (method === 'OPTIONS') {
+    sendNoContent(res, CORS_PREFLIGHT_HEADERS);
+    return;
+  }
+  const match = router.match(method, path);
+  try {
+    if (match.kind === 'none') throw new ArcError('ARC_ERR_NOT_FOUND', `Cannot ${method} ${path}`);
+    if (match.kind === 'wrong-method') {
+      throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
+    }
+    await match.route.handler({ req, res, path, rawQuery: queryAt < 0 ? '' : url.slice(queryAt + 1), params: match.params });
+  } catch (err) {
+    const error = err instanceof ArcError ? err : internalError(err, log, method, path);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!req.complete) {
+      // The body was refused before it was read (413): close instead of reading the rest.
+      res.shouldKeepAlive = false;
+    }
+    sendError(res, error, match.kind === 'found' ? match.route.envelope : 'plain');
+  }
+}
+
+function internalError(err: unknown, log: Logger, method: string, path: string): ArcError {
+  const error = err instanceof Error ? err : new Error(String(err));
+  log.error('request failed', { method, path, error: error.stack ?? error.message });
+  return new ArcError('ARC_ERR_INTERNAL', 'Internal server error; the server log has the details');
+}

@@ -1,0 +1,69 @@
+import type { ServerResponse } from 'node:http';
+import { ArcError } from '../errors.js';
+
+/** Headers on every response (arc-spec §1), flattened once for writeHead's raw-array form. */
+const COMMON_HEADERS: readonly string[] = [
+  'X-Frame-Options', 'DENY',
+  'X-Content-Type-Options', 'nosniff',
+  'X-XSS-Protection', '1; mode=block',
+  'Referrer-Policy', 'strict-origin-when-cross-origin',
+  'Permissions-Policy', 'geolocation=(), microphone=(), camera=()',
+  'Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'",
+  'Access-Control-Allow-Origin', '*',
+];
+
+export const CORS_PREFLIGHT_HEADERS: readonly string[] = [
+  'Access-Control-Allow-Methods', 'GET,POST,PUT,DELETE,OPTIONS',
+  'Access-Control-Allow-Headers', 'Origin,Content-Type,Accept,Authorization,x-api-key,x-arc-database,Content-Encoding',
+  'Access-Control-Max-Age', '86400',
+];
+
+const NO_CONTENT_HEADERS = [...COMMON_HEADERS];
+
+/** Which error body a route uses (arc-spec §1 has several). */
+export type Envelope = 'plain';
+
+export function sendNoContent(res: ServerResponse, extra: readonly string[] = []): void {
+  res.writeHead(204, extra.length ? [...NO_CONTENT_HEADERS, ...extra] : NO_CONTENT_HEADERS);
+  res.end();
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, extra: Readonly<Record<string, string>> = {}): void {
+  const text = JSON.stringify(body);
+  const headers = [...COMMON_HEADERS, 'Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(text))];
+  for (const [name, value] of Object.entries(extra)) headers.push(name, value);
+  res.writeHead(status, headers);
+  res.end(text);
+}
+
+/** Renders an error in the route's envelope: `{"error": message, "code": …, …details}`. */
+export function sendError(res: ServerResponse, error: ArcError, _envelope: Envelope): void {
+  sendJson(res, error.status, { error: error.message, code: error.code, ...error.details }, error.headers);
+}
+
+/** Go's time.RFC3339 for UTC: seconds, no fraction, "Z". */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Go's time.Duration.String() for a span in nanoseconds: "1h2m3.5s", "1.5ms", "0s". */
+export function goDuration(nanos: number): string {
+  if (nanos === 0) return '0s';
+  const sign = nanos < 0 ? '-' : '';
+  let n = Math.abs(Math.round(nanos));
+  if (n < 1e3) return `${sign}${n}ns`;
+  if (n < 1e6) return `${sign}${trimFraction(n / 1e3, 3)}µs`;
+  if (n < 1e9) return `${sign}${trimFraction(n / 1e6, 6)}ms`;
+  const hours = Math.floor(n / 3.6e12);
+  n -= hours * 3.6e12;
+  const minutes = Math.floor(n / 6e10);
+  n -= minutes * 6e10;
+  const seconds = `${trimFraction(n / 1e9, 9)}s`;
+  if (hours > 0) return `${sign}${hours}h${minutes}m${seconds}`;
+  if (minutes > 0) return `${sign}${minutes}m${seconds}`;
+  return `${sign}${seconds}`;
+}
+
+function trimFraction(value: number, digits: number): string {
+  return value.toFixed(digits).replace(/\.?0+$/, '');
+}

@@ -1,0 +1,161 @@
+import { Worker } from 'node:worker_threads';
+import type { FlushSink } from '../buffer/buffer-manager.js';
+import type { SealedBuffer } from '../buffer/measurement-buffer.js';
+import type { Compression } from '../config/config.js';
+import { FileStampClock } from './layout.js';
+import type { FlushJob, FlushReport, WrittenFile } from './write-job.js';
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'published'; id: number; file: WrittenFile }
+  | { type: 'done'; id: number; report: FlushReport }
+  | { type: 'failed'; id: number; error: string; code?: string | undefined };
+
+export interface FlushPoolOptions {
+  root: string;
+  compression: Compression;
+  workers: number;
+  /** DuckDB threads inside each worker. */
+  duckdbThreads?: number;
+  onFlushed?: (report: FlushReport, sealed: SealedBuffer) => void;
+  onWorkerExit?: (error: Error) => void;
+}
+
+/** What survives between attempts at one sealed buffer: its file stamp and the hours already on disk. */
+interface JobState {
+  stampNanos: bigint;
+  publishedHours: number[];
+  attempts: number;
+}
+
+interface Pending {
+  job: FlushJob;
+  state: JobState;
+  resolve(report: FlushReport): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The storage side of flushing, on the main thread: sends sealed buffers to worker threads and
+ * settles when their files are durable. A worker that dies fails its jobs (the buffer manager
+ * retries them, and the rows are still in shared memory) and is replaced.
+ */
+export class FlushPool implements FlushSink {
+  private readonly workers: FlushWorkerHandle[] = [];
+  private readonly states = new WeakMap<SealedBuffer, JobState>();
+  private readonly clock = new FileStampClock();
+  private nextId = 1;
+  private closing = false;
+
+  private constructor(private readonly options: FlushPoolOptions) {}
+
+  static async start(options: FlushPoolOptions): Promise<FlushPool> {
+    const pool = new FlushPool(options);
+    await Promise.all(Array.from({ length: options.workers }, () => pool.spawn()));
+    return pool;
+  }
+
+  write(sealed: SealedBuffer): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('flush pool is closed'));
+    let state = this.states.get(sealed);
+    if (state === undefined) {
+      state = { stampNanos: this.clock.next(), publishedHours: [], attempts: 0 };
+      this.states.set(sealed, state);
+    }
+    state.attempts++;
+    const job: FlushJob = {
+      id: this.nextId++,
+      database: sealed.database,
+      batch: sealed.batch,
+      stampNanos: state.stampNanos,
+      root: this.options.root,
+      compression: this.options.compression,
+      publishedHours: [...state.publishedHours],
+      attempt: state.attempts,
+    };
+    const worker = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
+    return new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject })).then((report) => {
+      this.options.onFlushed?.(report, sealed);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private spawn(): Promise<void> {
+    const handle = new FlushWorkerHandle(this.options.duckdbThreads ?? 1, (error) => {
+      const index = this.workers.indexOf(handle);
+      if (index >= 0) this.workers.splice(index, 1);
+      if (this.closing) return;
+      this.options.onWorkerExit?.(error);
+      // Replace it after a pause, so a worker that cannot start does not spin.
+      setTimeout(() => void this.spawn().catch((err: Error) => this.options.onWorkerExit?.(err)), 1000).unref();
+    });
+    this.workers.push(handle);
+    return handle.ready;
+  }
+}
+
+class FlushWorkerHandle {
+  readonly pending = new Map<number, Pending>();
+  readonly ready: Promise<void>;
+  private readonly worker: Worker;
+  private stopped = false;
+
+  constructor(duckdbThreads: number, onExit: (error: Error) => void) {
+    this.worker = new Worker(new URL('./flush-worker.js', import.meta.url), { workerData: { duckdbThreads } });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.on('message', (message: WorkerMessage) => {
+        if (message.type === 'ready') resolve();
+        else this.handle(message);
+      });
+      const fail = (error: Error) => {
+        if (this.stopped) return;
+        this.stopped = true;
+        reject(error);
+        for (const pending of this.pending.values()) pending.reject(error);
+        this.pending.clear();
+        onExit(error);
+      };
+      this.worker.on('error', (error) => fail(new Error(`flush worker failed: ${error.message}`)));
+      this.worker.on('exit', (code) => fail(new Error(`flush worker exited with code ${code}`)));
+    });
+  }
+
+  submit(pending: Pending): void {
+    if (this.stopped) {
+      pending.reject(new Error('flush worker is not running'));
+      return;
+    }
+    this.pending.set(pending.job.id, pending);
+    this.worker.postMessage(pending.job);
+  }
+
+  async terminate(): Promise<void> {
+    this.stopped = true;
+    await this.worker.terminate();
+  }
+
+  private handle(message: Exclude<WorkerMessage, { type: 'ready' }>): void {
+    const pending = this.pending.get(message.id);
+    if (pending === undefined) return;
+    switch (message.type) {
+      case 'published':
+        pending.state.publishedHours.push(message.file.hourStartMicros);
+        return;
+      case 'done':
+        this.pending.delete(message.id);
+        pending.resolve(message.report);
+        return;
+      case 'failed': {
+        this.pending.delete(message.id);
+        const error = new Error(message.error) as NodeJS.ErrnoException;
+        if (message.code) error.code = message.code;
+        pending.reject(error);
+        return;
+      }
+    }
+  }
+}

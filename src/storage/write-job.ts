@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ColumnBatch } from '../columnar/column-batch.js';
+import type { Compression } from '../config/config.js';
+import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
+import { DurableFiles, removeQuietly } from './durable-files.js';
+import { parquetFileName, partitionDir, tempNameFor } from './layout.js';
+import { hourRanges, reorder, sortPermutation } from './time-order.js';
+
+/** One sealed buffer to write, as sent to a flush worker. */
+export interface FlushJob {
+  id: number;
+  database: string;
+  batch: ColumnBatch;
+  /** Wall-clock ns for the file names; unique per job. */
+  stampNanos: bigint;
+  root: string;
+  compression: Compression;
+  /** Hours (µs) an earlier attempt of this job already published; never written twice. */
+  publishedHours: number[];
+  attempt: number;
+}
+
+export interface WrittenFile {
+  path: string;
+  rows: number;
+  bytes: number;
+  hourStartMicros: number;
+}
+
+export interface StageTimings {
+  sortMs: number;
+  encodeMs: number;
+  syncMs: number;
+}
+
+export interface FlushReport {
+  files: WrittenFile[];
+  timings: StageTimings;
+}
+
+/**
+ * Writes a job: rows sorted by time (stable), split by the UTC hour of each row, one Parquet
+ * file per hour, each made durable before it becomes visible. Runs in a flush worker thread.
+ */
+export class JobWriter {
+  private readonly files = new DurableFiles();
+
+  constructor(private readonly encoder: ParquetEncoder) {}
+
+  /** @param onPublished called as soon as each file is visible, so a retry can skip its hour. */
+  async write(job: FlushJob, onPublished: (file: WrittenFile) => void): Promise<FlushReport> {
+    const timings: StageTimings = { sortMs: 0, encodeMs: 0, syncMs: 0 };
+    let started = performance.now();
+    const n = job.batch.rowCount;
+    const permutation = sortPermutation(job.batch.time, n);
+    const batch = permutation ? reorder(job.batch, permutation) : job.batch;
+    const ranges = hourRanges(batch.time, n);
+    timings.sortMs = performance.now() - started;
+
+    const metadata: Record<string, string> = {};
+    if (batch.tagColumns && batch.tagColumns.length > 0) metadata['arc:tags'] = batch.tagColumns.join(',');
+    const done = new Set(job.publishedHours);
+    const written: WrittenFile[] = [];
+    for (const range of ranges) {
+      if (done.has(range.hourStartMicros)) continue;
+      const dir = partitionDir(job.root, job.database, batch.measurement, range.hourStartMicros);
+      started = performance.now();
+      this.files.ensureDir(dir);
+      let finalPath = path.join(dir, parquetFileName(batch.measurement, job.stampNanos));
+      if (job.attempt > 1 && fs.existsSync(finalPath)) {
+        // An earlier attempt published this hour and died before reporting it.
+        continue;
+      }
+      const tempPath = tempNameFor(finalPath);
+      timings.syncMs += performance.now() - started;
+      started = performance.now();
+      try {
+        await this.encoder.write(batch, range.start, range.end, tempPath, { compression: job.compression, metadata });
+        timings.encodeMs += performance.now() - started;
+        started = performance.now();
+        let stamp = job.stampNanos;
+        while (!this.files.publish(tempPath, finalPath)) {
+          stamp += 1n; // a file of another run has this name (clock stepped back): never overwrite it
+          finalPath = path.join(dir, parquetFileName(batch.measurement, stamp));
+        }
+        timings.syncMs += performance.now() - started;
+      } catch (err) {
+        removeQuietly(tempPath);
+        this.files.reset();
+        throw err;
+      }
+      const file: WrittenFile = {
+        path: finalPath,
+        rows: range.end - range.start,
+        bytes: fs.statSync(finalPath).size,
+        hourStartMicros: range.hourStartMicros,
+      };
+      written.push(file);
+      onPublished(file);
+    }
+    return { files: written, timings };
+  }
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `arc` command: one entry point for the server and its tools. */
 import fs from 'node:fs';
+import { bench } from './bench/bench-command.js';
 import { serve, UsageError } from './serve.js';
 
 const HELP = `arc-ts — Arc-compatible time-series database
@@ -9,6 +10,7 @@ usage: arc <command> [options]
 
 commands:
   serve [--config FILE]   run the server (config: arc.toml, then ARC_* environment variables)
+  bench [options]         load a running server and report records/s, latency, CPU (arc bench --help)
   version                 print the version
   help                    this text
 `;
@@ -23,6 +25,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'serve':
       await serve(args, version());
+      return;
+    case 'bench':
+      process.exitCode = await bench(args, version());
       return;
     case 'version':
     case '--version':

@@ -23,6 +23,7 @@ export interface ArcConfig {
     maxBufferSize: number;
     maxBufferAgeMs: number;
     compression: Compression;
+    parquetWriter: 'native' | 'duckdb';
     maxBufferMemory: number;
     flushWorkers: number;
   };
@@ -161,6 +162,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       maxBufferSize: get<number>('ingest.max_buffer_size'),
       maxBufferAgeMs: get<number>('ingest.max_buffer_age_ms'),
       compression: get<Compression>('ingest.compression'),
+      parquetWriter: get<'native' | 'duckdb'>('ingest.parquet_writer'),
       maxBufferMemory: get<number>('ingest.max_buffer_memory'),
       flushWorkers: get<number>('ingest.flush_workers'),
     },

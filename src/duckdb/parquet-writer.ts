@@ -34,6 +34,8 @@ export class DuckDBParquetEncoder implements ParquetEncoder {
   private readonly vectorSize = duckdb.vector_size();
   private validityScratch = new BigUint64Array(duckdb.vector_size() / 64);
   private idScratch = new ArrayBuffer(duckdb.vector_size() * 4);
+  /** The binding reads only plain ArrayBuffers; buffer columns live in SharedArrayBuffers. */
+  private readonly copyScratch = new Uint8Array(new ArrayBuffer(duckdb.vector_size() * 8));
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -77,7 +79,7 @@ export class DuckDBParquetEncoder implements ParquetEncoder {
       for (let offset = start; offset < end; offset += this.vectorSize) {
         const rows = Math.min(this.vectorSize, end - offset);
         duckdb.data_chunk_reset(raw);
-        copyTyped(duckdb.data_chunk_get_vector(raw, 0), batch.time, offset, rows);
+        this.copyTyped(duckdb.data_chunk_get_vector(raw, 0), batch.time, offset, rows);
         for (let c = 0; c < layouts.length; c++) {
           this.fillVector(duckdb.data_chunk_get_vector(raw, c + 1), batch.columns[c]!, layouts[c]!, offset, rows);
         }
@@ -95,7 +97,7 @@ export class DuckDBParquetEncoder implements ParquetEncoder {
       case 'int64':
       case 'float64':
       case 'bool':
-        copyTyped(vector, column.values, offset, rows);
+        this.copyTyped(vector, column.values, offset, rows);
         break;
       case 'string':
         if (layout.enumWidth !== 0) this.copyEnumIds(vector, column.ids, layout.enumWidth, offset, rows);
@@ -105,10 +107,22 @@ export class DuckDBParquetEncoder implements ParquetEncoder {
     if (column.valid !== null) this.copyValidity(vector, column.valid, offset, rows);
   }
 
+  private copyTyped(vector: duckdb.Vector, array: BigInt64Array | Float64Array | Uint8Array | Uint32Array, offset: number, rows: number): void {
+    const width = array.BYTES_PER_ELEMENT;
+    const start = array.byteOffset + offset * width;
+    const bytes = rows * width;
+    if (array.buffer instanceof ArrayBuffer) {
+      duckdb.copy_data_to_vector(vector, 0, array.buffer, start, bytes);
+      return;
+    }
+    this.copyScratch.set(new Uint8Array(array.buffer, start, bytes));
+    duckdb.copy_data_to_vector(vector, 0, this.copyScratch.buffer as ArrayBuffer, 0, bytes);
+  }
+
   /** ENUM vectors hold uint8/16/32 ids depending on the dictionary size. */
   private copyEnumIds(vector: duckdb.Vector, ids: Uint32Array, width: 1 | 2 | 4, offset: number, rows: number): void {
     if (width === 4) {
-      copyTyped(vector, ids, offset, rows);
+      this.copyTyped(vector, ids, offset, rows);
       return;
     }
     const narrow = width === 1 ? new Uint8Array(this.idScratch, 0, rows) : new Uint16Array(this.idScratch, 0, rows);
@@ -156,12 +170,6 @@ function layoutOf(column: Column): ColumnLayout {
       return { type, sql: type.toString(), enumWidth: dictionary.length < 256 ? 1 : 2 };
     }
   }
-}
-
-function copyTyped(vector: duckdb.Vector, array: BigInt64Array | Float64Array | Uint8Array | Uint32Array, offset: number, rows: number): void {
-  const width = array.BYTES_PER_ELEMENT;
-  // Buffers are SharedArrayBuffers; the binding takes any buffer-like memory by address.
-  duckdb.copy_data_to_vector(vector, 0, array.buffer as ArrayBuffer, array.byteOffset + offset * width, rows * width);
 }
 
 function assignStrings(vector: duckdb.Vector, column: Extract<Column, { type: 'string' }>, encoded: Buffer[], offset: number, rows: number): void {

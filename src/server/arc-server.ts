@@ -57,6 +57,8 @@ export class ArcServer {
       flushPool = await FlushPool.start({
         root,
         compression: config.ingest.compression,
+        parquetWriter: config.ingest.parquetWriter,
+        version,
         workers: config.ingest.flushWorkers,
         onWorkerExit: (error) => log.error('flush worker stopped; starting a new one', { error }),
       });

@@ -11,9 +11,18 @@ export type WorkerMessage =
   | { type: 'done'; id: number; report: FlushReport }
   | { type: 'failed'; id: number; error: string; code?: string | undefined };
 
+export interface FlushWorkerOptions {
+  parquetWriter: 'native' | 'duckdb';
+  duckdbThreads: number;
+  /** For the Parquet `created_by` field. */
+  version: string;
+}
+
 export interface FlushPoolOptions {
   root: string;
   compression: Compression;
+  parquetWriter: 'native' | 'duckdb';
+  version: string;
   workers: number;
   /** DuckDB threads inside each worker. */
   duckdbThreads?: number;
@@ -73,6 +82,7 @@ export class FlushPool implements FlushSink {
       publishedHours: [...state.publishedHours],
       attempt: state.attempts,
     };
+    if (this.workers.length === 0) return Promise.reject(new Error('no flush worker is running (one is being restarted)'));
     const worker = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
     return new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject })).then((report) => {
       this.options.onFlushed?.(report, sealed);
@@ -85,13 +95,15 @@ export class FlushPool implements FlushSink {
   }
 
   private spawn(): Promise<void> {
-    const handle = new FlushWorkerHandle(this.options.duckdbThreads ?? 1, (error) => {
+    const options = this.options;
+    const workerData: FlushWorkerOptions = { parquetWriter: options.parquetWriter, duckdbThreads: options.duckdbThreads ?? 1, version: options.version };
+    const handle = new FlushWorkerHandle(workerData, (error) => {
       const index = this.workers.indexOf(handle);
       if (index >= 0) this.workers.splice(index, 1);
       if (this.closing) return;
-      this.options.onWorkerExit?.(error);
+      options.onWorkerExit?.(error);
       // Replace it after a pause, so a worker that cannot start does not spin.
-      setTimeout(() => void this.spawn().catch((err: Error) => this.options.onWorkerExit?.(err)), 1000).unref();
+      setTimeout(() => void this.spawn().catch((err: Error) => options.onWorkerExit?.(err)), 1000).unref();
     });
     this.workers.push(handle);
     return handle.ready;
@@ -104,8 +116,8 @@ class FlushWorkerHandle {
   private readonly worker: Worker;
   private stopped = false;
 
-  constructor(duckdbThreads: number, onExit: (error: Error) => void) {
-    this.worker = new Worker(new URL('./flush-worker.js', import.meta.url), { workerData: { duckdbThreads } });
+  constructor(workerData: FlushWorkerOptions, onExit: (error: Error) => void) {
+    this.worker = new Worker(new URL('./flush-worker.js', import.meta.url), { workerData });
     this.ready = new Promise((resolve, reject) => {
       this.worker.on('message', (message: WorkerMessage) => {
         if (message.type === 'ready') resolve();

@@ -4,20 +4,20 @@
  * scratch table); the main thread spreads jobs over workers.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DuckDBParquetEncoder } from '../duckdb/parquet-writer.js';
+import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
+import type { FlushWorkerOptions, WorkerMessage } from './flush-pool.js';
+import { NativeParquetEncoder } from './parquet/parquet-writer.js';
 import { JobWriter, type FlushJob } from './write-job.js';
-import type { WorkerMessage } from './flush-pool.js';
-
-interface WorkerOptions {
-  duckdbThreads: number;
-}
 
 const port = parentPort;
 if (port === null) throw new Error('flush-worker.js must run in a worker thread');
-const options = workerData as WorkerOptions;
+const options = workerData as FlushWorkerOptions;
 const send = (message: WorkerMessage) => port.postMessage(message);
 
-const encoder = await DuckDBParquetEncoder.open(options.duckdbThreads);
+const encoder: ParquetEncoder =
+  options.parquetWriter === 'duckdb'
+    ? await (await import('../duckdb/parquet-writer.js')).DuckDBParquetEncoder.open(options.duckdbThreads)
+    : new NativeParquetEncoder(`arc-ts version ${options.version}`);
 const writer = new JobWriter(encoder);
 let queue: Promise<void> = Promise.resolve();
 

@@ -1,0 +1,200 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/config.js';
+import { countRowsByMeasurement } from '../../duckdb/row-counts.js';
+import { readServerInfo, SERVER_INFO_FILE } from '../../server/arc-server.js';
+import { runLoad } from './load-runner.js';
+import { makePayload, Random, type BenchCompression, type BenchMode, type Payload } from './payloads.js';
+import { ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
+import { formatComparison, formatReport, machineInfo, type BenchReport, type VerifyReport } from './report.js';
+
+export const BENCH_HELP = `usage: arc bench [options]            (also: npm run bench -- [options])
+       arc bench --compare A.json B.json
+
+Drives a running server with Arc's IoT load (1000-record batches, measurement cpu/mem/disk/net,
+host 1 of 1000, value/cpu_idle/cpu_user floats, time in µs) and reports records/s, latency
+percentiles, errors, and the CPU and memory both the server and the bench used.
+
+  --mode columnar|row|lp   payload format (default columnar MessagePack)
+  --compress none|gzip|zstd
+  --batch-size N           records per request (default 1000)
+  --workers N              concurrent keep-alive connections (default 8)
+  --duration S             seconds to run (default 10)
+  --pregenerate N          distinct payloads built before the clock starts (default 200)
+  --rate R                 open loop at R records/s; latency counts from the scheduled send time
+  --database NAME          x-arc-database (default bench)
+  --url URL                server (default: the server recorded in the data directory, else http://127.0.0.1:8000)
+  --path PATH              request path (default by mode)
+  --token TOKEN            sent as Authorization: Bearer TOKEN
+  --pid PID                server process to sample (default: from the data directory when local)
+  --data DIR               storage root (default storage.local_path of arc.toml / ARC_*)
+  --verify                 flush, then count stored rows per measurement against acknowledged records
+  --json FILE              also write the report as JSON
+  --quiet                  no progress lines
+`;
+
+const DEFAULT_PATH: Record<BenchMode, string> = {
+  columnar: '/api/v1/write/msgpack',
+  row: '/api/v1/write/msgpack',
+  lp: '/api/v1/write/line-protocol',
+};
+
+export async function bench(argv: string[], version: string): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      mode: { type: 'string', default: 'columnar' },
+      compress: { type: 'string', default: 'none' },
+      'batch-size': { type: 'string', default: '1000' },
+      workers: { type: 'string', default: '8' },
+      duration: { type: 'string', default: '10' },
+      pregenerate: { type: 'string', default: '200' },
+      rate: { type: 'string' },
+      database: { type: 'string', default: 'bench' },
+      url: { type: 'string' },
+      path: { type: 'string' },
+      token: { type: 'string' },
+      pid: { type: 'string' },
+      data: { type: 'string' },
+      verify: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      compare: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  if (values.compare) return compare(argv.filter((a) => !a.startsWith('--')));
+
+  const mode = oneOf('--mode', values.mode!, ['columnar', 'row', 'lp'] as const);
+  const compression = oneOf('--compress', values.compress!, ['none', 'gzip', 'zstd'] as const);
+  const batchSize = positiveInt('--batch-size', values['batch-size']!);
+  const workers = positiveInt('--workers', values.workers!);
+  const durationSec = positiveNumber('--duration', values.duration!);
+  const pregenerate = positiveInt('--pregenerate', values.pregenerate!);
+  const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate);
+
+  const root = path.resolve(values.data ?? loadConfig({}).config.storage.localPath);
+  const info = readServerInfo(root);
+  const url = values.url ?? info?.url ?? 'http://127.0.0.1:8000';
+  const pid = values.pid !== undefined ? positiveInt('--pid', values.pid) : serverPidFor(url, info);
+  const headers: Record<string, string> = { 'content-type': mode === 'lp' ? 'text/plain' : 'application/msgpack', 'x-arc-database': values.database! };
+  if (values.token) headers.authorization = `Bearer ${values.token}`;
+
+  const log = (line: string) => {
+    if (!values.quiet) process.stderr.write(`${line}\n`);
+  };
+  log(`generating ${pregenerate} ${mode} payloads of ${batchSize} records...`);
+  const random = new Random(0x5eed1234);
+  const payloads: Payload[] = Array.from({ length: pregenerate }, () => makePayload(mode, compression as BenchCompression, batchSize, random));
+
+  const before = values.verify ? await countAfterFlush(url, headers, root, values.database!) : null;
+  log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
+  const sampler = pid !== null ? new ProcessSampler(pid) : null;
+  const ownStart = process.cpuUsage();
+  const load = await runLoad({
+    url,
+    path: values.path ?? DEFAULT_PATH[mode],
+    payloads,
+    workers,
+    durationSec,
+    rate,
+    headers,
+    onSecond: (p) =>
+      log(`  ${p.elapsedSec.toFixed(0).padStart(4)} s  ${Math.round(p.recordsLastSecond).toLocaleString('en-US').padStart(12)} records/s   p50 ${p.p50Ms.toFixed(2)} ms   p99 ${p.p99Ms.toFixed(2)} ms   errors ${p.errors}`),
+  });
+  const server = sampler?.stop() ?? null;
+  const benchCpu = ownCpuPercent(ownStart, load.elapsedSec);
+
+  let verify: VerifyReport | null = null;
+  if (before !== null) {
+    const after = await countAfterFlush(url, headers, root, values.database!);
+    verify = compareCounts(before, after, load.ackedByMeasurement);
+  }
+
+  const h = load.histogram;
+  const ms = (percentile: number) => h.getValueAtPercentile(percentile) / 1000;
+  const report: BenchReport = {
+    tool: 'arc bench',
+    version,
+    started_at: new Date(Date.now() - load.elapsedSec * 1000).toISOString(),
+    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, database: values.database! },
+    machine: machineInfo(),
+    elapsed_s: load.elapsedSec,
+    records: load.records,
+    requests: load.requests,
+    records_per_sec: load.records / load.elapsedSec,
+    requests_per_sec: load.requests / load.elapsedSec,
+    latency_ms: { p50: ms(50), p95: ms(95), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000, mean: h.mean / 1000 },
+    errors: load.errors,
+    error_samples: load.errorSamples,
+    server: server && pid !== null ? { pid, cpu_percent: server.cpuPercent, peak_rss_mb: server.peakRssMb } : null,
+    bench: { cpu_percent: benchCpu },
+    verify,
+  };
+  process.stdout.write(`${formatReport(report)}\n`);
+  if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  return verify && !verify.ok ? 1 : 0;
+}
+
+/** The pid of the server at `url` when it is the one recorded in the local data directory. */
+function serverPidFor(url: string, info: ReturnType<typeof readServerInfo>): number | null {
+  if (info === null || !isLocalProcess(info.pid)) return null;
+  try {
+    return new URL(url).port === String(info.port) ? info.pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function countAfterFlush(url: string, headers: Record<string, string>, root: string, database: string): Promise<Record<string, number>> {
+  const response = await fetch(new URL('/api/v1/write/flush', url), { method: 'POST', headers: { authorization: headers.authorization ?? '' } });
+  if (!response.ok) throw new Error(`flush before counting failed: ${response.status} ${await response.text()}`);
+  if (!fs.existsSync(path.join(root, SERVER_INFO_FILE))) {
+    throw new Error(`--verify counts the Parquet files under ${root}, but no server runs there; pass --data`);
+  }
+  return countRowsByMeasurement(root, database);
+}
+
+function compareCounts(before: Record<string, number>, after: Record<string, number>, acked: Record<string, number>): VerifyReport {
+  const stored: Record<string, number> = {};
+  let lost = 0;
+  let duplicated = 0;
+  for (const m of new Set([...Object.keys(after), ...Object.keys(acked)])) {
+    stored[m] = (after[m] ?? 0) - (before[m] ?? 0);
+    const difference = stored[m] - (acked[m] ?? 0);
+    if (difference < 0) lost -= difference;
+    else duplicated += difference;
+  }
+  return { stored, acked, lost, duplicated, ok: lost === 0 && duplicated === 0 };
+}
+
+function compare(files: string[]): number {
+  if (files.length !== 2) throw new Error('usage: arc bench --compare A.json B.json');
+  const [a, b] = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as BenchReport) as [BenchReport, BenchReport];
+  process.stdout.write(`${formatComparison(a, b, path.basename(files[0]!), path.basename(files[1]!))}\n`);
+  return 0;
+}
+
+function oneOf<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new Error(`${flag} must be one of ${choices.join(', ')}; got ${JSON.stringify(value)}`);
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer; got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function positiveNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`${flag} must be a positive number; got ${JSON.stringify(value)}`);
+  return n;
+}

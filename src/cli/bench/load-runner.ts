@@ -1,0 +1,136 @@
+import * as hdr from 'hdr-histogram-js';
+import { Pool } from 'undici';
+import type { Payload } from './payloads.js';
+
+export interface LoadOptions {
+  url: string;
+  path: string;
+  payloads: readonly Payload[];
+  /** Concurrent connections (and, in closed loop, requests in flight). */
+  workers: number;
+  durationSec: number;
+  /** Records per second for an open-loop run; undefined = closed loop, as fast as answers come. */
+  rate?: number | undefined;
+  headers: Record<string, string>;
+  onSecond?: (progress: Progress) => void;
+}
+
+export interface Progress {
+  elapsedSec: number;
+  recordsLastSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+export interface LoadResult {
+  elapsedSec: number;
+  records: number;
+  requests: number;
+  /** Records acknowledged with 2xx, by measurement. */
+  ackedByMeasurement: Record<string, number>;
+  /** Non-2xx answers by status, and "network" for failed requests. */
+  errors: Record<string, number>;
+  /** First error bodies, to tell what went wrong. */
+  errorSamples: string[];
+  histogram: hdr.Histogram;
+}
+
+/**
+ * Drives the server over keep-alive connections (undici Pool). Closed loop: each worker sends its
+ * next request when the previous one is answered. Open loop (`rate`): requests leave on a fixed
+ * schedule whatever the answers do, and latency counts from the scheduled time, so a server that
+ * falls behind shows its queueing instead of hiding it.
+ */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const pool = new Pool(options.url, { connections: options.workers, pipelining: 1, keepAliveTimeout: 60_000 });
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+  const result: LoadResult = { elapsedSec: 0, records: 0, requests: 0, ackedByMeasurement: {}, errors: {}, errorSamples: [], histogram };
+  let next = 0;
+  let errorCount = 0;
+  let recordsThisSecond = 0;
+
+  const send = async (payload: Payload, startedAt: number): Promise<void> => {
+    let status: string;
+    try {
+      const response = await pool.request({ path: options.path, method: 'POST', body: payload.body, headers: options.headers });
+      const text = response.statusCode >= 300 ? await response.body.text() : (await response.body.dump(), '');
+      status = String(response.statusCode);
+      if (response.statusCode < 300) {
+        result.records += payload.records;
+        recordsThisSecond += payload.records;
+        for (const [measurement, count] of Object.entries(payload.perMeasurement)) {
+          result.ackedByMeasurement[measurement] = (result.ackedByMeasurement[measurement] ?? 0) + count;
+        }
+      } else if (result.errorSamples.length < 5) {
+        result.errorSamples.push(`${status}: ${text.slice(0, 300)}`);
+      }
+    } catch (err) {
+      status = 'network';
+      if (result.errorSamples.length < 5) result.errorSamples.push(`network: ${(err as Error).message}`);
+    }
+    histogram.recordValue(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
+    result.requests++;
+    if (status[0] !== '2') {
+      result.errors[status] = (result.errors[status] ?? 0) + 1;
+      errorCount++;
+    }
+  };
+
+  const started = performance.now();
+  const end = started + options.durationSec * 1000;
+  const ticker = setInterval(() => {
+    options.onSecond?.({
+      elapsedSec: (performance.now() - started) / 1000,
+      recordsLastSecond: recordsThisSecond,
+      p50Ms: histogram.getValueAtPercentile(50) / 1000,
+      p99Ms: histogram.getValueAtPercentile(99) / 1000,
+      errors: errorCount,
+    });
+    recordsThisSecond = 0;
+  }, 1000);
+
+  try {
+    if (options.rate === undefined) {
+      await Promise.all(
+        Array.from({ length: options.workers }, async () => {
+          while (performance.now() < end) {
+            const payload = options.payloads[next++ % options.payloads.length]!;
+            await send(payload, performance.now());
+          }
+        }),
+      );
+    } else {
+      await openLoop(options, started, end, (payload, scheduledAt) => send(payload, scheduledAt), () => options.payloads[next++ % options.payloads.length]!);
+    }
+  } finally {
+    clearInterval(ticker);
+    result.elapsedSec = (performance.now() - started) / 1000;
+    await pool.close();
+  }
+  return result;
+}
+
+async function openLoop(
+  options: LoadOptions,
+  started: number,
+  end: number,
+  send: (payload: Payload, scheduledAt: number) => Promise<void>,
+  nextPayload: () => Payload,
+): Promise<void> {
+  const recordsPerRequest = options.payloads[0]!.records;
+  const intervalMs = (recordsPerRequest / options.rate!) * 1000;
+  const inFlight = new Set<Promise<void>>();
+  let scheduled = started;
+  while (scheduled < end) {
+    const now = performance.now();
+    while (scheduled <= now && scheduled < end) {
+      const request = send(nextPayload(), scheduled);
+      inFlight.add(request);
+      void request.finally(() => inFlight.delete(request));
+      scheduled += intervalMs;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(scheduled - performance.now(), 5))));
+  }
+  await Promise.all(inFlight);
+}

@@ -1,0 +1,177 @@
+import { gzipSync } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import zstd from 'zstd-napi';
+
+export type BenchMode = 'columnar' | 'row' | 'lp';
+export type BenchCompression = 'none' | 'gzip' | 'zstd';
+
+export interface Payload {
+  body: Buffer;
+  records: number;
+  /** Records per measurement, for --verify. */
+  perMeasurement: Record<string, number>;
+}
+
+/** Arc's IoT benchmark shape: one of four measurements, one of 1000 hosts, three float fields. */
+export const MEASUREMENTS = ['cpu', 'mem', 'disk', 'net'] as const;
+const HOSTS = Array.from({ length: 1000 }, (_, i) => `server${String(i).padStart(3, '0')}`);
+
+/** A small deterministic PRNG, so two runs send the same data. */
+export class Random {
+  constructor(private state: number) {}
+  next(): number {
+    let s = this.state;
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    this.state = s;
+    return (s >>> 0) / 4294967296;
+  }
+}
+
+/**
+ * Builds one request body of `batchSize` records. Times are the current time in µs (ns for line
+ * protocol), one µs apart, so repeated payloads stay within the current hour.
+ */
+export function makePayload(mode: BenchMode, compression: BenchCompression, batchSize: number, random: Random): Payload {
+  const measurement = MEASUREMENTS[Math.floor(random.next() * MEASUREMENTS.length)]!;
+  const nowMicros = Date.now() * 1000;
+  let body: Buffer;
+  switch (mode) {
+    case 'columnar':
+      body = columnar(measurement, batchSize, nowMicros, random);
+      break;
+    case 'row':
+      body = rows(measurement, batchSize, nowMicros, random);
+      break;
+    case 'lp':
+      body = lineProtocol(measurement, batchSize, nowMicros, random);
+      break;
+  }
+  if (compression === 'gzip') body = gzipSync(body, { level: 1 });
+  else if (compression === 'zstd') body = zstd.compress(body, { compressionLevel: 1 });
+  return { body, records: batchSize, perMeasurement: { [measurement]: batchSize } };
+}
+
+/** `{m, columns: {time, host, value, cpu_idle, cpu_user}}`, floats as float64, time as uint64 µs. */
+function columnar(measurement: string, n: number, nowMicros: number, random: Random): Buffer {
+  const writer = new MsgpackWriter(64 + n * (9 + 11 + 27));
+  writer.mapHeader(2);
+  writer.str('m');
+  writer.str(measurement);
+  writer.str('columns');
+  writer.mapHeader(5);
+  writer.str('time');
+  writer.arrayHeader(n);
+  for (let i = 0; i < n; i++) writer.uint64(nowMicros + i);
+  writer.str('host');
+  writer.arrayHeader(n);
+  for (let i = 0; i < n; i++) writer.str(HOSTS[Math.floor(random.next() * HOSTS.length)]!);
+  for (const field of ['value', 'cpu_idle', 'cpu_user']) {
+    writer.str(field);
+    writer.arrayHeader(n);
+    for (let i = 0; i < n; i++) writer.float64(Math.round(random.next() * 1e6) / 1e4);
+  }
+  return writer.finish();
+}
+
+const packer = new Packr({ useRecords: false, variableMapSize: true });
+
+/** An array of row items `{m, t, h, fields}` (Arc's legacy row format). */
+function rows(measurement: string, n: number, nowMicros: number, random: Random): Buffer {
+  const items = [];
+  for (let i = 0; i < n; i++) {
+    items.push({
+      m: measurement,
+      t: nowMicros + i,
+      h: HOSTS[Math.floor(random.next() * HOSTS.length)]!,
+      fields: { value: random.next() * 100 + 0.5, cpu_idle: random.next() * 100 + 0.5, cpu_user: random.next() * 100 + 0.5 },
+    });
+  }
+  return packer.pack(items);
+}
+
+/** `cpu,host=serverNNN value=…,cpu_idle=…,cpu_user=… <ns>` lines. */
+function lineProtocol(measurement: string, n: number, nowMicros: number, random: Random): Buffer {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const host = HOSTS[Math.floor(random.next() * HOSTS.length)]!;
+    const fields = [random.next(), random.next(), random.next()].map((x) => (Math.round(x * 1e6) / 1e4).toString());
+    lines.push(`${measurement},host=${host} value=${fields[0]},cpu_idle=${fields[1]},cpu_user=${fields[2]} ${nowMicros + i}000`);
+  }
+  return Buffer.from(lines.join('\n') + '\n');
+}
+
+/** Just enough MessagePack writing for exact wire types. */
+class MsgpackWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  mapHeader(n: number): void {
+    this.ensure(5);
+    if (n < 16) this.buf[this.pos++] = 0x80 | n;
+    else {
+      this.buf[this.pos++] = 0xdf;
+      this.buf.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+  }
+
+  arrayHeader(n: number): void {
+    this.ensure(5);
+    if (n < 16) this.buf[this.pos++] = 0x90 | n;
+    else if (n < 65536) {
+      this.buf[this.pos++] = 0xdc;
+      this.buf.writeUInt16BE(n, this.pos);
+      this.pos += 2;
+    } else {
+      this.buf[this.pos++] = 0xdd;
+      this.buf.writeUInt32BE(n, this.pos);
+      this.pos += 4;
+    }
+  }
+
+  str(value: string): void {
+    const length = Buffer.byteLength(value);
+    this.ensure(length + 5);
+    if (length < 32) this.buf[this.pos++] = 0xa0 | length;
+    else if (length < 256) {
+      this.buf[this.pos++] = 0xd9;
+      this.buf[this.pos++] = length;
+    } else {
+      this.buf[this.pos++] = 0xda;
+      this.buf.writeUInt16BE(length, this.pos);
+      this.pos += 2;
+    }
+    this.pos += this.buf.write(value, this.pos);
+  }
+
+  uint64(value: number): void {
+    this.ensure(9);
+    this.buf[this.pos++] = 0xcf;
+    this.buf.writeBigUInt64BE(BigInt(value), this.pos);
+    this.pos += 8;
+  }
+
+  float64(value: number): void {
+    this.ensure(9);
+    this.buf[this.pos++] = 0xcb;
+    this.buf.writeDoubleBE(value, this.pos);
+    this.pos += 8;
+  }
+
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  private ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+}

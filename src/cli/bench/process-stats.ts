@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+
+/** Linux reports CPU time in clock ticks; USER_HZ is 100 on every mainstream kernel config. */
+const TICKS_PER_SECOND = 100;
+
+export interface ProcessUsage {
+  /** CPU time over the sampled span as % of one core (150 = one and a half cores). */
+  cpuPercent: number;
+  /** Highest resident set seen while sampling, in MB. */
+  peakRssMb: number;
+}
+
+/**
+ * Samples another local process through /proc: CPU time at start and stop, resident memory every
+ * 200 ms. This is how the bench reports what the server used, next to its own cost.
+ */
+export class ProcessSampler {
+  private readonly startTicks: number;
+  private readonly startedAt = performance.now();
+  private peakRssKb = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly pid: number) {
+    this.startTicks = cpuTicks(pid);
+    this.sampleRss();
+    this.timer = setInterval(() => this.sampleRss(), 200);
+    this.timer.unref();
+  }
+
+  stop(): ProcessUsage {
+    clearInterval(this.timer);
+    this.sampleRss();
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const cpuSeconds = (cpuTicks(this.pid) - this.startTicks) / TICKS_PER_SECOND;
+    return { cpuPercent: (cpuSeconds / seconds) * 100, peakRssMb: this.peakRssKb / 1024 };
+  }
+
+  private sampleRss(): void {
+    try {
+      const status = fs.readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const match = /VmRSS:\s+(\d+) kB/.exec(status);
+      if (match) this.peakRssKb = Math.max(this.peakRssKb, Number(match[1]));
+    } catch {
+      // the process went away; keep what we have
+    }
+  }
+}
+
+/** utime + stime of a process, in ticks (fields 14 and 15 of /proc/PID/stat). */
+function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may contain spaces; fields after it start past the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** The bench process's own CPU use since `since` (from process.cpuUsage()), as % of one core. */
+export function ownCpuPercent(since: NodeJS.CpuUsage, seconds: number): number {
+  const used = process.cpuUsage(since);
+  return ((used.user + used.system) / 1e6 / seconds) * 100;
+}
+
+export function isLocalProcess(pid: number): boolean {
+  return fs.existsSync(`/proc/${pid}/stat`);
+}

@@ -1,0 +1,105 @@
+import os from 'node:os';
+
+/** The JSON report of one bench run (`--json`); `--compare` reads two of them. */
+export interface BenchReport {
+  tool: 'arc bench';
+  version: string;
+  started_at: string;
+  settings: {
+    url: string;
+    mode: string;
+    compression: string;
+    batch_size: number;
+    workers: number;
+    duration_s: number;
+    rate: number | null;
+    pregenerated: number;
+    database: string;
+  };
+  machine: { cpus: number; cpu_model: string; node: string; platform: string };
+  elapsed_s: number;
+  records: number;
+  requests: number;
+  records_per_sec: number;
+  requests_per_sec: number;
+  latency_ms: { p50: number; p95: number; p99: number; p999: number; max: number; mean: number };
+  errors: Record<string, number>;
+  error_samples: string[];
+  server: { pid: number; cpu_percent: number; peak_rss_mb: number } | null;
+  bench: { cpu_percent: number };
+  verify: VerifyReport | null;
+}
+
+export interface VerifyReport {
+  /** Rows the run added to storage, per measurement. */
+  stored: Record<string, number>;
+  acked: Record<string, number>;
+  lost: number;
+  duplicated: number;
+  ok: boolean;
+}
+
+export function machineInfo(): BenchReport['machine'] {
+  const cpus = os.cpus();
+  return { cpus: os.availableParallelism(), cpu_model: cpus[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` };
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+export function formatReport(report: BenchReport): string {
+  const s = report.settings;
+  const l = report.latency_ms;
+  const lines = [
+    `arc bench: ${s.mode}${s.compression !== 'none' ? ` + ${s.compression}` : ''}, ${s.batch_size} records/request, ${s.workers} workers, ${fmt(report.elapsed_s, 1)} s${s.rate ? `, open loop at ${fmt(s.rate)} records/s` : ''}`,
+    `  records/s     ${fmt(report.records_per_sec)}   (${fmt(report.records)} records acknowledged)`,
+    `  requests/s    ${fmt(report.requests_per_sec)}   (${fmt(report.requests)} requests)`,
+    `  latency ms    p50 ${fmt(l.p50, 2)}   p95 ${fmt(l.p95, 2)}   p99 ${fmt(l.p99, 2)}   p99.9 ${fmt(l.p999, 2)}   max ${fmt(l.max, 2)}`,
+    `  errors        ${Object.keys(report.errors).length === 0 ? 'none' : Object.entries(report.errors).map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')}`,
+  ];
+  for (const sample of report.error_samples) lines.push(`                ${sample}`);
+  lines.push(
+    report.server
+      ? `  server        CPU ${fmt(report.server.cpu_percent)}% of one core, peak RSS ${fmt(report.server.peak_rss_mb)} MB (pid ${report.server.pid})`
+      : '  server        CPU and memory not available (server not local; pass --pid)',
+    `  bench itself  CPU ${fmt(report.bench.cpu_percent)}% of one core   (machine: ${report.machine.cpus} cores, ${report.machine.cpu_model})`,
+  );
+  if (report.verify) {
+    const v = report.verify;
+    lines.push(`  verify        ${v.ok ? 'OK' : 'MISMATCH'}: lost ${fmt(v.lost)}, duplicated ${fmt(v.duplicated)}`);
+    for (const m of Object.keys({ ...v.acked, ...v.stored }).sort()) {
+      lines.push(`                ${m}: acknowledged ${fmt(v.acked[m] ?? 0)}, stored ${fmt(v.stored[m] ?? 0)}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Two runs side by side with b/a ratios: the "benchmark before/after" step of the profiling loop. */
+export function formatComparison(a: BenchReport, b: BenchReport, nameA: string, nameB: string): string {
+  const rows: Array<[string, number, number, boolean]> = [
+    ['records/s', a.records_per_sec, b.records_per_sec, true],
+    ['requests/s', a.requests_per_sec, b.requests_per_sec, true],
+    ['p50 ms', a.latency_ms.p50, b.latency_ms.p50, false],
+    ['p95 ms', a.latency_ms.p95, b.latency_ms.p95, false],
+    ['p99 ms', a.latency_ms.p99, b.latency_ms.p99, false],
+    ['p99.9 ms', a.latency_ms.p999, b.latency_ms.p999, false],
+    ['max ms', a.latency_ms.max, b.latency_ms.max, false],
+  ];
+  if (a.server && b.server) {
+    rows.push(['server CPU %', a.server.cpu_percent, b.server.cpu_percent, false]);
+    rows.push(['server peak RSS MB', a.server.peak_rss_mb, b.server.peak_rss_mb, false]);
+  }
+  rows.push(['bench CPU %', a.bench.cpu_percent, b.bench.cpu_percent, false]);
+  rows.push(['errors', sum(a.errors), sum(b.errors), false]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const lines = [`${''.padEnd(width)}  ${nameA.padStart(14)}  ${nameB.padStart(14)}     b/a`];
+  for (const [label, x, y, higherIsBetter] of rows) {
+    const ratio = x === 0 ? (y === 0 ? '1.00' : 'n/a') : (y / x).toFixed(2);
+    const better = x === y || ratio === 'n/a' ? '' : higherIsBetter === y > x ? '  better' : '  worse';
+    lines.push(`${label.padEnd(width)}  ${fmt(x, 2).padStart(14)}  ${fmt(y, 2).padStart(14)}  ${ratio.padStart(6)}${better}`);
+  }
+  return lines.join('\n');
+}
+
+function sum(errors: Record<string, number>): number {
+  return Object.values(errors).reduce((a, b) => a + b, 0);
+}

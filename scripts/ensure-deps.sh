@@ -13,7 +13,10 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a < 20 ||
 stamp=node_modules/.arc-installed
 if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f package-lock.json ] && [ package-lock.json -nt "$stamp" ]; }; then
   echo "arc-ts: installing npm dependencies..." >&2
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund >&2; else npm install --no-audit --no-fund >&2; fi
+  # Not `npm ci`: registry mirrors that carry only this platform's builds of optional native
+  # packages (DuckDB, msgpackr-extract) make it refuse the lock file. `npm install` still follows
+  # package-lock.json and leaves it unchanged.
+  npm install --no-audit --no-fund >&2
   touch "$stamp"
 fi
 

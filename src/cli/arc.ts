@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `arc` command: one entry point for the server and its tools. */
 import fs from 'node:fs';
+import { renderDefaultToml } from '../config/toml-template.js';
 import { bench } from './bench/bench-command.js';
 import { serve, UsageError } from './serve.js';
 
@@ -11,6 +12,7 @@ usage: arc <command> [options]
 commands:
   serve [--config FILE]   run the server (config: arc.toml, then ARC_* environment variables)
   bench [options]         load a running server and report records/s, latency, CPU (arc bench --help)
+  config                  print a documented arc.toml with every key and its default
   version                 print the version
   help                    this text
 `;
@@ -28,6 +30,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'bench':
       process.exitCode = await bench(args, version());
+      return;
+    case 'config':
+      process.stdout.write(renderDefaultToml());
       return;
     case 'version':
     case '--version':

@@ -88,7 +88,7 @@ export const KEYS: readonly KeySpec[] = [
   k('server.port', 'active', 8000, int(0, 65535), 'TCP port; 0 picks a free port (printed at start-up).'),
   k('server.max_payload_size', 'active', 1073741824, size(1024), 'Largest request body, raw and after decompression ("1GB", "512MB").'),
   k('server.read_timeout', 'active', 30, int(1), 'Seconds allowed to receive a whole request.'),
-  k('server.write_timeout', 'active', 30, int(1), 'Seconds allowed to send a response.'),
+  k('server.write_timeout', 'active', 30, int(1), 'Seconds a connection may stay silent while a request is being answered.'),
   k('server.idle_timeout', 'active', 120, int(1), 'Seconds an idle keep-alive connection stays open.'),
   k('server.shutdown_timeout', 'active', 30, int(1), 'Seconds a SIGTERM/SIGINT shutdown may spend draining requests and flushing buffers.'),
   k('server.tls_enabled', 'active', false, bool, 'Serve HTTPS with the certificate and key below.'),

@@ -144,6 +144,9 @@ export class ColumnBuilder {
         reader.readStringRange();
         this.appendStringBytes(reader.buf, reader.strStart, reader.strLength);
         return;
+      case Kind.Invalid:
+        reader.skip(); // throws the syntax error
+        throw new Error('unreachable');
       default:
         throw new TypeConflictError(this.name, this.length, `column '${this.name}' has a value of unsupported type ${typeName(byte)}`);
     }

@@ -91,7 +91,9 @@ class PayloadDecoder {
     for (let index = 0; index < count; index++) {
       this.item = index;
       const byte = this.reader.peek();
-      if (this.reader.kind() !== Kind.Map) throw new ItemError(`expected a map, got ${typeName(byte)}`);
+      const kind = this.reader.kind();
+      if (kind === Kind.Invalid) this.reader.skip(); // throws the syntax error
+      if (kind !== Kind.Map) throw new ItemError(`expected a map, got ${typeName(byte)}`);
       this.decodeItem(false);
     }
   }

@@ -22,6 +22,8 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger)
   server.requestTimeout = config.server.readTimeoutSec * 1000;
   server.headersTimeout = Math.min(60_000, server.requestTimeout);
   server.keepAliveTimeout = config.server.idleTimeoutSec * 1000;
+  // Inactivity while a request is being answered; idle keep-alive sockets use keepAliveTimeout.
+  server.timeout = config.server.writeTimeoutSec * 1000;
   return server;
 }
 

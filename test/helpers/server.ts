@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/...). */
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ARC_BIN = path.join(REPO, 'dist/src/cli/arc.js');
+
+export interface TestServer {
+  url: string;
+  port: number;
+  pid: number;
+  /** storage.local_path */
+  root: string;
+  child: ChildProcess;
+  /** Everything the server printed so far. */
+  output(): string;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function tempDir(prefix = 'arc-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Starts the real server (`arc serve`) as a child process on a free loopback port, with JSON logs,
+ * and resolves once it logged that it listens. `env` adds ARC_* settings.
+ */
+export async function startServer(options: { root?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<TestServer> {
+  const root = options.root ?? path.join(tempDir(), 'data');
+  const cwd = options.cwd ?? tempDir('arc-cwd-');
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? os.tmpdir(),
+    ARC_SERVER_HOST: '127.0.0.1',
+    ARC_SERVER_PORT: '0',
+    ARC_STORAGE_LOCAL_PATH: root,
+    ARC_LOG_FORMAT: 'json',
+    ARC_INGEST_FLUSH_WORKERS: '1',
+    ...options.env,
+  };
+  const child = spawn(process.execPath, [ARC_BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return attach(child, root);
+}
+
+/** Waits for the "arc-ts listening" log line of a spawned server. */
+export function attach(child: ChildProcess, root: string): Promise<TestServer> {
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const line of output.split('\n')) {
+        if (!line.includes('arc-ts listening')) continue;
+        const entry = JSON.parse(line) as { url: string; port: number; pid: number };
+        child.stdout!.off('data', onData);
+        child.stdout!.on('data', (more: Buffer) => (output += more.toString()));
+        resolve({
+          url: entry.url,
+          port: entry.port,
+          pid: entry.pid,
+          root,
+          child,
+          output: () => output,
+          stop: async (signal = 'SIGTERM') => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+            return exited;
+          },
+        });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
+  });
+}
+
+/** Runs `arc serve` expecting it to fail at start-up; returns exit code and output. */
+export async function startExpectingFailure(env: Record<string, string>, cwd = tempDir('arc-cwd-')): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [ARC_BIN, 'serve'], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ARC_SERVER_PORT: '0', ARC_SERVER_HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+export async function post(server: { url: string }, urlPath: string, body?: Uint8Array | string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  const response = await fetch(server.url + urlPath, { method: 'POST', body, headers });
+  return result(response);
+}
+
+export async function get(server: { url: string }, urlPath: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return result(await fetch(server.url + urlPath, { headers }));
+}
+
+async function result(response: Response): Promise<HttpResult> {
+  const text = await response.text();
+  let json: Record<string, unknown> = {};
+  if (text.length > 0 && (response.headers.get('content-type') ?? '').includes('json')) json = JSON.parse(text) as Record<string, unknown>;
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+export function writeMsgpack(server: { url: string }, body: Uint8Array, database?: string): Promise<HttpResult> {
+  return post(server, '/api/v1/write/msgpack', body, database === undefined ? {} : { 'x-arc-database': database });
+}
+
+export async function flush(server: { url: string }): Promise<void> {
+  const response = await post(server, '/api/v1/write/flush');
+  if (response.status !== 200) throw new Error(`flush failed: ${response.status} ${response.text}`);
+}
+
+/** Every file under `dir`, relative, sorted. */
+export function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((entry) => fs.statSync(path.join(dir, entry)).isFile())
+    .map((entry) => entry.split(path.sep).join('/'))
+    .sort();
+}

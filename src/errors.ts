@@ -27,8 +27,11 @@ export const ERROR_TABLE = {
     summary: 'Buffered data passed ingest.max_buffer_memory; retry after the Retry-After seconds.',
   },
   ARC_ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down and takes no more writes.' },
+  ARC_ERR_BAD_REQUEST: { status: 400, summary: 'A query parameter or body field is missing or invalid; the message names it.' },
+  ARC_ERR_FORBIDDEN: { status: 403, summary: 'The route is not open to this client (e.g. profiling from outside loopback while auth is off).' },
   ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },
+  ARC_ERR_CONFLICT: { status: 409, summary: 'The operation is already running (one profile at a time).' },
   ARC_ERR_FLUSH_FAILED: { status: 500, summary: 'Buffered data could not be written to Parquet; it stays buffered and is retried.' },
   ARC_ERR_INTERNAL: { status: 500, summary: 'An unexpected server error; the server log has the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

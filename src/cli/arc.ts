@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import { renderDefaultToml } from '../config/toml-template.js';
 import { bench } from './bench/bench-command.js';
+import { profile } from './profile/profile-command.js';
+import { stats } from './stats-command.js';
 import { serve, UsageError } from './serve.js';
 
 const HELP = `arc-ts — Arc-compatible time-series database
@@ -12,6 +14,8 @@ usage: arc <command> [options]
 commands:
   serve [--config FILE]   run the server (config: arc.toml, then ARC_* environment variables)
   bench [options]         load a running server and report records/s, latency, CPU (arc bench --help)
+  profile [seconds]       CPU profile of the running server: flamegraph, stage table (arc profile --help)
+  stats [--watch]         the server's stage timings and counters as a table (arc stats --help)
   config                  print a documented arc.toml with every key and its default
   version                 print the version
   help                    this text
@@ -30,6 +34,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'bench':
       process.exitCode = await bench(args, version());
+      return;
+    case 'profile':
+      process.exitCode = await profile(args);
+      return;
+    case 'stats':
+      process.exitCode = await stats(args);
       return;
     case 'config':
       process.stdout.write(renderDefaultToml());

@@ -29,6 +29,7 @@ export interface ArcConfig {
   };
   wal: { enabled: boolean; directory: string };
   auth: { enabled: boolean; dbPath: string };
+  metrics: { stageTimings: boolean };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
 
@@ -168,6 +169,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     },
     wal: { enabled: get<boolean>('wal.enabled'), directory: get<string>('wal.directory') },
     auth: { enabled: get<boolean>('auth.enabled'), dbPath: get<string>('auth.db_path') },
+    metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
   };
 }

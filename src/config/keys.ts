@@ -155,6 +155,8 @@ export const KEYS: readonly KeySpec[] = [
   k('continuous_query.enabled', 'ignored', true, bool, 'Continuous queries are not built yet.'),
   k('telemetry.enabled', 'ignored', true, bool, 'arc-ts sends no telemetry.'),
 
+  k('metrics.stage_timings', 'active', true, bool, 'Time every pipeline stage for /metrics (cheap; off only to measure that cost).'),
+
   k('log.level', 'active', 'info', oneOf('debug', 'info', 'warn', 'error'), 'Lowest level written to the log.'),
   k('log.format', 'active', 'console', oneOf('console', 'json'), 'Log lines as readable text or as JSON.'),
 ];

@@ -9,9 +9,11 @@ import { nowMicros } from '../columnar/time.js';
 import type { ArcConfig } from '../config/config.js';
 import { decodeUtf8 } from '../ingest/msgpack-reader.js';
 import type { Logger } from '../log.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
 import { FlushPool } from '../storage/flush-pool.js';
 import { createHttpServer } from './http-server.js';
+import { Profiler } from './profiler.js';
 import { Router } from './router.js';
 import { buildRoutes, type ServerState } from './routes.js';
 
@@ -53,6 +55,7 @@ export class ArcServer {
     lockDataDirectory(infoPath, version);
 
     let flushPool: FlushPool | null = null;
+    let metrics: ServerMetrics | null = null;
     try {
       flushPool = await FlushPool.start({
         root,
@@ -61,6 +64,7 @@ export class ArcServer {
         version,
         workers: config.ingest.flushWorkers,
         onWorkerExit: (error) => log.error('flush worker stopped; starting a new one', { error }),
+        onFlushed: (report) => metrics?.flushed(report),
       });
       const buffers = new BufferManager(flushPool, {
         maxBufferRows: config.ingest.maxBufferSize,
@@ -75,15 +79,18 @@ export class ArcServer {
             error,
           }),
       });
+      metrics = new ServerMetrics(config.metrics.stageTimings, () => buffers.stats());
       const state: ServerState = {
         config,
         buffers,
+        metrics,
+        profiler: new Profiler(flushPool),
         decodeContext: { interner: new StringInterner(decodeUtf8), nowMicros },
         log,
         startedAt: performance.now(),
         ready: false,
       };
-      const server = createHttpServer(config, new Router(buildRoutes(state)), log);
+      const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics);
       await listen(server, config.server.host, config.server.port);
       const address = server.address() as AddressInfo;
       const scheme = config.server.tls.enabled ? 'https' : 'http';
@@ -97,6 +104,7 @@ export class ArcServer {
       });
       return arc;
     } catch (err) {
+      metrics?.close();
       await flushPool?.close();
       fs.rmSync(infoPath, { force: true });
       throw err;
@@ -131,6 +139,7 @@ export class ArcServer {
       this.log.error('shutdown could not flush every buffer', { rows_not_written: lost, error: err as Error });
     }
     await this.flushPool.close();
+    this.state.metrics.close();
     fs.rmSync(this.infoPath, { force: true });
     return lost;
   }

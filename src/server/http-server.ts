@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { CORS_PREFLIGHT_HEADERS, sendError, sendNoContent } from './respond.js';
 import type { Router } from './router.js';
 
@@ -11,8 +12,8 @@ import type { Router } from './router.js';
  * node:http (or https) with Arc's timeouts, CORS preflight, 404/405 bodies and one error
  * handler: ArcErrors render in the route's envelope, anything else is a logged 500.
  */
-export function createHttpServer(config: ArcConfig, router: Router, log: Logger): http.Server {
-  const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, req, res);
+export function createHttpServer(config: ArcConfig, router: Router, log: Logger, metrics: ServerMetrics): http.Server {
+  const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, metrics, req, res);
   const server = config.server.tls.enabled
     ? https.createServer(
         { cert: fs.readFileSync(config.server.tls.certFile), key: fs.readFileSync(config.server.tls.keyFile) },
@@ -27,7 +28,8 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger)
   return server;
 }
 
-async function dispatch(router: Router, log: Logger, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = metrics.timings ? performance.now() : 0;
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   let path = queryAt < 0 ? url : url.slice(0, queryAt);
@@ -45,8 +47,10 @@ async function dispatch(router: Router, log: Logger, req: IncomingMessage, res: 
       throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
     }
     await match.route.handler({ req, res, path, rawQuery: queryAt < 0 ? '' : url.slice(queryAt + 1), params: match.params });
+    if (metrics.timings) metrics.httpLatency(match.route.path).observeMs(performance.now() - started);
   } catch (err) {
     const error = err instanceof ArcError ? err : internalError(err, log, method, path);
+    metrics.rejectedRequest(error.code);
     if (res.headersSent) {
       res.destroy();
       return;

@@ -36,6 +36,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, ext
   res.end(text);
 }
 
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
+  res.writeHead(status, [...COMMON_HEADERS, 'Content-Type', contentType, 'Content-Length', String(Buffer.byteLength(text))]);
+  res.end(text);
+}
+
 /** Renders an error in the route's envelope: `{"error": message, "code": …, …details}`. */
 export function sendError(res: ServerResponse, error: ArcError, _envelope: Envelope): void {
   sendJson(res, error.status, { error: error.message, code: error.code, ...error.details }, error.headers);

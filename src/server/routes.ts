@@ -4,8 +4,11 @@ import { ArcError } from '../errors.js';
 import { decodeMsgpackPayload, type DecodeContext } from '../ingest/msgpack-decode.js';
 import { DEFAULT_DATABASE, checkDatabaseName, isValidMeasurementName, measurementNameError } from '../ingest/names.js';
 import type { Logger } from '../log.js';
+import type { Histogram } from '../metrics/registry.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { decompressBody, readBody, sniffEncoding } from './body.js';
-import { goDuration, rfc3339, sendJson, sendNoContent } from './respond.js';
+import type { Profiler } from './profiler.js';
+import { goDuration, rfc3339, sendJson, sendNoContent, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
 
 /** What route handlers may use; the server owns and wires it. */
@@ -13,6 +16,8 @@ export interface ServerState {
   readonly config: ArcConfig;
   readonly buffers: BufferManager;
   readonly decodeContext: DecodeContext;
+  readonly metrics: ServerMetrics;
+  readonly profiler: Profiler;
   readonly log: Logger;
   /** performance.now() at start-up. */
   readonly startedAt: number;
@@ -30,7 +35,40 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'POST', path: '/api/v1/write/msgpack', envelope: 'plain', handler: (context) => writeMsgpack(state, context) },
     { method: 'POST', path: '/api/v1/write/flush', envelope: 'plain', handler: flush },
     { method: 'POST', path: '/api/v1/write/line-protocol/flush', envelope: 'plain', handler: flush },
+    { method: 'GET', path: '/metrics', envelope: 'plain', handler: (context) => metrics(state, context) },
+    {
+      method: 'GET',
+      path: '/api/v1/metrics',
+      envelope: 'plain',
+      handler: ({ res }) => sendJson(res, 200, { timestamp: rfc3339(new Date()), ...state.metrics.registry.snapshot() }),
+    },
+    { method: 'POST', path: '/api/v1/debug/profile', envelope: 'plain', handler: (context) => profile(state, context) },
   ];
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/**
+ * POST /api/v1/debug/profile?seconds=N&kind=cpu|heap: profiles every thread for N seconds and
+ * answers with the profiles (`arc profile` turns them into files, a flamegraph and a stage table).
+ * While authentication is off it is open only to loopback clients; with auth it will need admin.
+ */
+async function profile(state: ServerState, { req, res, rawQuery }: RequestContext): Promise<void> {
+  if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
+    throw new ArcError('ARC_ERR_FORBIDDEN', 'profiling is only open to loopback clients while authentication is disabled');
+  }
+  const query = new URLSearchParams(rawQuery);
+  const seconds = Number(query.get('seconds') ?? '60');
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) {
+    throw new ArcError('ARC_ERR_BAD_REQUEST', `seconds must be a number in (0, 600]; got ${JSON.stringify(query.get('seconds'))}`);
+  }
+  const kind = query.get('kind') ?? 'cpu';
+  if (kind !== 'cpu' && kind !== 'heap') throw new ArcError('ARC_ERR_BAD_REQUEST', `kind must be cpu or heap; got ${JSON.stringify(kind)}`);
+  if (state.profiler.busy) throw new ArcError('ARC_ERR_CONFLICT', 'a profile is already being recorded; try again when it ends');
+  req.socket.setTimeout(0); // the answer comes after `seconds` of silence
+  const startedAt = new Date();
+  const threads = await state.profiler.capture(kind, seconds);
+  sendJson(res, 200, { kind, seconds, started_at: startedAt.toISOString(), pid: process.pid, threads });
 }
 
 function uptimeSeconds(state: ServerState): number {
@@ -54,6 +92,15 @@ function ready(state: ServerState, res: RequestContext['res']): void {
   sendJson(res, 200, { status: 'ready', time: rfc3339(new Date()), uptime_sec: uptimeSeconds(state) });
 }
 
+/** Prometheus text, or the JSON snapshot when the client asks for exactly `application/json` (arc-spec §4). */
+function metrics(state: ServerState, { req, res }: RequestContext): void {
+  if (req.headers.accept === 'application/json') {
+    sendJson(res, 200, { timestamp: rfc3339(new Date()), ...state.metrics.registry.snapshot() });
+    return;
+  }
+  sendText(res, 200, state.metrics.registry.prometheus(), 'text/plain; version=0.0.4; charset=utf-8');
+}
+
 /** The database a write goes to: `x-arc-database`, or `default` when absent or empty (arc-spec §5). */
 export function databaseOf(context: RequestContext): string {
   const header = context.req.headers['x-arc-database'];
@@ -67,10 +114,15 @@ export function databaseOf(context: RequestContext): string {
  */
 async function writeMsgpack(state: ServerState, context: RequestContext): Promise<void> {
   const limit = state.config.server.maxPayloadSize;
+  const metrics = state.metrics;
   const raw = await readBody(context.req, limit);
   if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty payload');
-  const body = await decompressBody(raw, sniffEncoding(raw), limit);
+  let started = metrics.timings ? performance.now() : 0;
+  const encoding = sniffEncoding(raw);
+  const body = await decompressBody(raw, encoding, limit);
+  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
   const payload = decodeMsgpackPayload(body, state.decodeContext);
+  if (metrics.timings) started = lap(metrics.stage.decode, started);
   const database = databaseOf(context);
   checkDatabaseName(database);
   for (const { batch, item } of payload.batches) {
@@ -83,5 +135,17 @@ async function writeMsgpack(state: ServerState, context: RequestContext): Promis
     }
   }
   state.buffers.write(database, payload.batches.map((decoded) => decoded.batch));
+  if (metrics.timings) lap(metrics.stage.append, started);
+  const counters = metrics.formats.msgpack;
+  counters.requests.value++;
+  counters.records.value += payload.rowCount;
+  counters.bytes.value += raw.length;
   sendNoContent(context.res);
+}
+
+/** Records the time since `started` and returns the new start. */
+function lap(histogram: Histogram, started: number): number {
+  const now = performance.now();
+  histogram.observeMs(now - started);
+  return now;
 }

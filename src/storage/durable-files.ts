@@ -3,10 +3,10 @@ import path from 'node:path';
 import { TEMP_SUFFIX } from './layout.js';
 
 /**
- * The file-system steps that make a written file durable and visible all at once: the data is
- * fsynced under a temporary name, published under its final name without ever overwriting, and
- * the directory is fsynced so the name itself survives a power cut. New directories are fsynced
- * into their parents the same way.
+ * The file-system steps that make a written file visible all at once: after the caller fsynced it
+ * under a temporary name, it is published under its final name without ever overwriting, and the
+ * directory is fsynced so the name itself survives a power cut. New directories are fsynced into
+ * their parents the same way.
  */
 export class DurableFiles {
   private readonly knownDirs = new Set<string>();
@@ -26,11 +26,10 @@ export class DurableFiles {
   }
 
   /**
-   * Makes `tempPath` durable and publishes it as `finalPath`. Returns false, leaving the temp
-   * file in place, when `finalPath` already exists (the caller picks another name).
+   * Publishes the already fsynced `tempPath` as `finalPath` and makes the name durable. Returns
+   * false, leaving the temp file in place, when `finalPath` exists (the caller picks another name).
    */
   publish(tempPath: string, finalPath: string): boolean {
-    fsyncPath(tempPath);
     try {
       fs.linkSync(tempPath, finalPath); // fails with EEXIST instead of replacing
     } catch (err) {

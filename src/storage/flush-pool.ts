@@ -9,7 +9,13 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'published'; id: number; file: WrittenFile }
   | { type: 'done'; id: number; report: FlushReport }
-  | { type: 'failed'; id: number; error: string; code?: string | undefined };
+  | { type: 'failed'; id: number; error: string; code?: string | undefined }
+  | { type: 'profile'; profile: object | null; error?: string };
+
+export type ToWorker =
+  | { type: 'job'; job: FlushJob }
+  | { type: 'profile-start'; kind: 'cpu' | 'heap'; intervalMicros: number }
+  | { type: 'profile-stop' };
 
 export interface FlushWorkerOptions {
   parquetWriter: 'native' | 'duckdb';
@@ -89,6 +95,16 @@ export class FlushPool implements FlushSink {
     });
   }
 
+  /** Starts a CPU or sampling-heap profile in every worker; the returned function stops them and collects the profiles. */
+  startProfiles(kind: 'cpu' | 'heap', intervalMicros: number): () => Promise<Array<{ name: string; profile: object }>> {
+    const workers = [...this.workers];
+    for (const worker of workers) worker.send({ type: 'profile-start', kind, intervalMicros });
+    return async () => {
+      const profiles = await Promise.all(workers.map((worker) => worker.stopProfile()));
+      return profiles.flatMap((profile, i) => (profile ? [{ name: `flush-worker-${i + 1}`, profile }] : []));
+    };
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.workers.map((worker) => worker.terminate()));
@@ -129,6 +145,8 @@ class FlushWorkerHandle {
         reject(error);
         for (const pending of this.pending.values()) pending.reject(error);
         this.pending.clear();
+        this.profileWaiter?.(null);
+        this.profileWaiter = null;
         onExit(error);
       };
       this.worker.on('error', (error) => fail(new Error(`flush worker failed: ${error.message}`)));
@@ -136,13 +154,28 @@ class FlushWorkerHandle {
     });
   }
 
+  private profileWaiter: ((profile: object | null) => void) | null = null;
+
   submit(pending: Pending): void {
     if (this.stopped) {
       pending.reject(new Error('flush worker is not running'));
       return;
     }
     this.pending.set(pending.job.id, pending);
-    this.worker.postMessage(pending.job);
+    this.send({ type: 'job', job: pending.job });
+  }
+
+  send(message: ToWorker): void {
+    if (!this.stopped) this.worker.postMessage(message);
+  }
+
+  /** Stops this worker's profile; resolves to null if it has none or stopped running. */
+  stopProfile(): Promise<object | null> {
+    if (this.stopped) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.profileWaiter = resolve;
+      this.send({ type: 'profile-stop' });
+    });
   }
 
   async terminate(): Promise<void> {
@@ -151,6 +184,11 @@ class FlushWorkerHandle {
   }
 
   private handle(message: Exclude<WorkerMessage, { type: 'ready' }>): void {
+    if (message.type === 'profile') {
+      this.profileWaiter?.(message.profile);
+      this.profileWaiter = null;
+      return;
+    }
     const pending = this.pending.get(message.id);
     if (pending === undefined) return;
     switch (message.type) {

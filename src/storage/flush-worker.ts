@@ -3,9 +3,10 @@
  * durable, off the event loop that serves HTTP. Jobs run one at a time (the encoder owns one
  * scratch table); the main thread spreads jobs over workers.
  */
+import inspector from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
-import type { FlushWorkerOptions, WorkerMessage } from './flush-pool.js';
+import type { FlushWorkerOptions, ToWorker, WorkerMessage } from './flush-pool.js';
 import { NativeParquetEncoder } from './parquet/parquet-writer.js';
 import { JobWriter, type FlushJob } from './write-job.js';
 
@@ -21,7 +22,24 @@ const encoder: ParquetEncoder =
 const writer = new JobWriter(encoder);
 let queue: Promise<void> = Promise.resolve();
 
-port.on('message', (job: FlushJob) => {
+port.on('message', (message: ToWorker) => {
+  switch (message.type) {
+    case 'job':
+      write(message.job);
+      return;
+    case 'profile-start':
+      void startProfile(message.kind, message.intervalMicros).catch((err: Error) => send({ type: 'profile', profile: null, error: err.message }));
+      return;
+    case 'profile-stop':
+      void stopProfile().then(
+        (profile) => send({ type: 'profile', profile }),
+        (err: Error) => send({ type: 'profile', profile: null, error: err.message }),
+      );
+      return;
+  }
+});
+
+function write(job: FlushJob): void {
   queue = queue.then(async () => {
     try {
       const report = await writer.write(job, (file) => send({ type: 'published', id: job.id, file }));
@@ -31,5 +49,35 @@ port.on('message', (job: FlushJob) => {
       send({ type: 'failed', id: job.id, error: error.message, code: (error as NodeJS.ErrnoException).code });
     }
   });
-});
+}
+
+/** `arc profile` samples this thread through its own inspector session. */
+let session: inspector.Session | null = null;
+let profiling: 'cpu' | 'heap' | null = null;
+
+async function startProfile(kind: 'cpu' | 'heap', intervalMicros: number): Promise<void> {
+  session ??= new inspector.Session();
+  session.connect();
+  profiling = kind;
+  if (kind === 'cpu') {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: intervalMicros });
+    await session.post('Profiler.start');
+  } else {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', { samplingInterval: 32768 });
+  }
+}
+
+async function stopProfile(): Promise<object> {
+  if (session === null || profiling === null) throw new Error('no profile is running');
+  try {
+    if (profiling === 'cpu') return (await session.post('Profiler.stop')).profile;
+    return (await session.post('HeapProfiler.stopSampling')).profile;
+  } finally {
+    profiling = null;
+    session.disconnect();
+  }
+}
+
 send({ type: 'ready' });

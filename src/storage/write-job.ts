@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ColumnBatch } from '../columnar/column-batch.js';
 import type { Compression } from '../config/config.js';
 import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
-import { DurableFiles, removeQuietly } from './durable-files.js';
+import { DurableFiles, fsyncPath, removeQuietly } from './durable-files.js';
 import { parquetFileName, partitionDir, tempNameFor } from './layout.js';
 import { hourRanges, reorder, sortPermutation } from './time-order.js';
 
@@ -28,10 +28,14 @@ export interface WrittenFile {
   hourStartMicros: number;
 }
 
+/** Milliseconds a flush spent per stage, summed over its files. */
 export interface StageTimings {
   sortMs: number;
+  /** Encoding and writing the bytes of the temporary file. */
   encodeMs: number;
-  syncMs: number;
+  fsyncMs: number;
+  /** mkdir, publishing under the final name, directory fsync. */
+  publishMs: number;
 }
 
 export interface FlushReport {
@@ -50,7 +54,7 @@ export class JobWriter {
 
   /** @param onPublished called as soon as each file is visible, so a retry can skip its hour. */
   async write(job: FlushJob, onPublished: (file: WrittenFile) => void): Promise<FlushReport> {
-    const timings: StageTimings = { sortMs: 0, encodeMs: 0, syncMs: 0 };
+    const timings: StageTimings = { sortMs: 0, encodeMs: 0, fsyncMs: 0, publishMs: 0 };
     let started = performance.now();
     const n = job.batch.rowCount;
     const permutation = sortPermutation(job.batch.time, n);
@@ -73,18 +77,21 @@ export class JobWriter {
         continue;
       }
       const tempPath = tempNameFor(finalPath);
-      timings.syncMs += performance.now() - started;
+      timings.publishMs += performance.now() - started;
       started = performance.now();
       try {
         await this.encoder.write(batch, range.start, range.end, tempPath, { compression: job.compression, metadata });
         timings.encodeMs += performance.now() - started;
+        started = performance.now();
+        fsyncPath(tempPath);
+        timings.fsyncMs += performance.now() - started;
         started = performance.now();
         let stamp = job.stampNanos;
         while (!this.files.publish(tempPath, finalPath)) {
           stamp += 1n; // a file of another run has this name (clock stepped back): never overwrite it
           finalPath = path.join(dir, parquetFileName(batch.measurement, stamp));
         }
-        timings.syncMs += performance.now() - started;
+        timings.publishMs += performance.now() - started;
       } catch (err) {
         removeQuietly(tempPath);
         this.files.reset();

@@ -1,0 +1,122 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { BufferStats } from '../buffer/buffer-manager.js';
+import type { FlushReport } from '../storage/write-job.js';
+import { Histogram, Registry } from './registry.js';
+
+export type IngestFormat = 'msgpack' | 'lineprotocol';
+
+/** Per-format counters of the write path. */
+export interface FormatCounters {
+  requests: { value: number };
+  records: { value: number };
+  /** Bytes as received (compressed or not). */
+  bytes: { value: number };
+}
+
+/**
+ * The metrics arc-ts keeps about itself. Stage histograms answer the profiling question "where
+ * does a request's time go" without a profiler: decompress, decode, buffer append on the request
+ * path; sort, encode, fsync, publish in the flush workers.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  /** False when metrics.stage_timings is off: callers skip the clock reads too. */
+  readonly timings: boolean;
+  readonly stage: Record<'decompress' | 'decode' | 'append' | 'flush_sort' | 'flush_encode' | 'flush_fsync' | 'flush_publish', Histogram>;
+  readonly formats: Record<IngestFormat, FormatCounters>;
+  readonly filesWritten: { value: number };
+  readonly rowsWritten: { value: number };
+  readonly bytesWritten: { value: number };
+  private readonly rejected = new Map<string, { value: number }>();
+  private readonly latencyByRoute = new Map<string, Histogram>();
+  private readonly loopDelay: IntervalHistogram;
+
+  constructor(timings: boolean, buffers: () => BufferStats) {
+    this.timings = timings;
+    const r = this.registry;
+    const stage = (name: string) => r.histogram('arc_stage_duration_seconds', 'Time spent per pipeline stage', { stage: name });
+    this.stage = {
+      decompress: stage('decompress'),
+      decode: stage('decode'),
+      append: stage('append'),
+      flush_sort: stage('flush_sort'),
+      flush_encode: stage('flush_encode'),
+      flush_fsync: stage('flush_fsync'),
+      flush_publish: stage('flush_publish'),
+    };
+    const format = (name: IngestFormat, requestsName: string): FormatCounters => ({
+      requests: r.counter(requestsName, `Accepted ${name} write requests`),
+      records: r.counter('arc_ingest_records_total', 'Records accepted into buffers', { format: name }),
+      bytes: r.counter('arc_ingest_bytes_total', 'Request body bytes accepted, as received', { format: name }),
+    });
+    this.formats = {
+      msgpack: format('msgpack', 'arc_msgpack_requests_total'),
+      lineprotocol: format('lineprotocol', 'arc_lineprotocol_requests_total'),
+    };
+    r.counterFrom('arc_buffer_flushes_total', 'Buffers handed to the flush workers', () => buffers().flushesStarted);
+    this.filesWritten = r.counter('arc_storage_files_written_total', 'Parquet files published');
+    this.rowsWritten = r.counter('arc_storage_rows_written_total', 'Rows in published Parquet files');
+    this.bytesWritten = r.counter('arc_storage_bytes_written_total', 'Bytes of published Parquet files');
+
+    const gauge = (name: string, help: string, read: (s: BufferStats) => number) => r.gauge(name, help, () => read(buffers()));
+    gauge('arc_buffer_rows', 'Rows buffered in memory', (s) => s.bufferedRows);
+    gauge('arc_buffer_bytes', 'Bytes buffered in memory', (s) => s.bufferedBytes);
+    gauge('arc_buffer_measurements', 'Measurements with buffered rows', (s) => s.buffers);
+    gauge('arc_flush_inflight', 'Flushes handed to workers and not yet durable', (s) => s.inflightFlushes);
+    gauge('arc_flush_inflight_bytes', 'Bytes of flushes not yet durable', (s) => s.inflightBytes);
+    gauge('arc_buffer_pool_bytes', 'Free buffer memory kept for reuse', (s) => s.pooledBytes);
+    r.counterFrom('arc_buffer_flush_errors_total', 'Failed flush attempts (each is retried)', () => buffers().flushErrors);
+
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay since start, p99 (how long a ready request may wait)', () => this.loopDelay.percentile(99) / 1e9, { quantile: '0.99' });
+    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay since start, max', () => this.loopDelay.max / 1e9, { quantile: '1' });
+    const started = performance.now();
+    r.gauge('arc_uptime_seconds', 'Seconds since start', () => (performance.now() - started) / 1000);
+    r.gauge('arc_process_resident_memory_bytes', 'Resident set size', () => process.memoryUsage.rss());
+    r.gauge('arc_process_heap_used_bytes', 'V8 heap in use (main thread)', () => process.memoryUsage().heapUsed);
+    r.counterFrom('arc_process_cpu_seconds_total', 'CPU time of the whole process, all threads', () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1e6;
+    });
+  }
+
+  /** A flush whose files are durable. */
+  flushed(report: FlushReport): void {
+    if (this.timings) {
+      this.stage.flush_sort.observeMs(report.timings.sortMs);
+      this.stage.flush_encode.observeMs(report.timings.encodeMs);
+      this.stage.flush_fsync.observeMs(report.timings.fsyncMs);
+      this.stage.flush_publish.observeMs(report.timings.publishMs);
+    }
+    for (const file of report.files) {
+      this.filesWritten.value++;
+      this.rowsWritten.value += file.rows;
+      this.bytesWritten.value += file.bytes;
+    }
+  }
+
+  /** A refused request, by error code (the reason). */
+  rejectedRequest(code: string): void {
+    let counter = this.rejected.get(code);
+    if (!counter) {
+      counter = this.registry.counter('arc_ingest_rejected_requests_total', 'Requests answered with an error, by error code', { reason: code });
+      this.rejected.set(code, counter);
+    }
+    counter.value++;
+  }
+
+  /** Handler time of a request to a known route. */
+  httpLatency(route: string): Histogram {
+    let histogram = this.latencyByRoute.get(route);
+    if (!histogram) {
+      histogram = this.registry.histogram('arc_http_latency_seconds', 'Request handling time by route', { route });
+      this.latencyByRoute.set(route, histogram);
+    }
+    return histogram;
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}

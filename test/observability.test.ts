@@ -84,6 +84,7 @@ test('arc bench: counts match storage (--verify), the JSON report has every fiel
   assert.equal(report.records, report.requests * 1000);
   assert.deepEqual(report.errors, {});
   assert.equal(report.server?.pid, server.pid, 'the local server was sampled');
+  assert.equal(report.server?.source, '/proc');
   assert.ok(report.server!.cpu_percent > 0 && report.server!.peak_rss_mb > 0);
   assert.ok(report.verify!.ok);
   assert.equal(report.verify!.lost, 0);
@@ -97,6 +98,15 @@ test('arc bench: counts match storage (--verify), the JSON report has every fiel
     assert.equal(other.code, 0, `${extra.join(' ')}: ${other.stderr}${other.stdout}`);
     assert.match(other.stdout, /verify {8}OK/);
   }
+  // Not a local server as far as the bench can tell (no record in --data): figures come from /api/v1/metrics.
+  const remoteFile = path.join(dir, 'remote.json');
+  const remote = await arc(['bench', '--url', server.url, '--data', tempDir('arc-elsewhere-'), '--duration', '2', '--workers', '1', '--pregenerate', '10', '--quiet', '--json', remoteFile]);
+  assert.equal(remote.code, 0, remote.stderr);
+  const remoteReport = JSON.parse(fs.readFileSync(remoteFile, 'utf8')) as BenchReport;
+  assert.equal(remoteReport.server?.source, '/api/v1/metrics');
+  assert.equal(remoteReport.server?.pid, null);
+  assert.ok(remoteReport.server!.peak_rss_mb > 0 && remoteReport.server!.cpu_percent > 0);
+
   const second = path.join(dir, 'b.json');
   assert.equal((await arc([...common, '--duration', '1', '--json', second])).code, 0);
   const compared = await arc(['bench', '--compare', file, second]);

@@ -5,8 +5,9 @@ import { decodeUtf8 } from './msgpack-reader.js';
 
 /**
  * The value side of the line protocol parser (line-protocol.ts): scanning field values and
- * timestamps straight from the bytes, and the growing typed arrays they are stored in. Nothing
- * here allocates per value on the accepted path; strings are built only for reject reasons.
+ * timestamps straight from the bytes, and the growing typed arrays they are stored in. On the
+ * accepted path nothing is allocated per value except a dictionary entry for a string new to its
+ * column (and a BigInt for integers beyond 2^53); text is decoded only for reject reasons.
  */
 
 /** Value kinds of a field, and column types (UNSET: created by the current line, no value yet). */
@@ -202,27 +203,40 @@ function matches(buf: Buffer, at: number, word: string): boolean {
  * Parses the timestamp at buf[start, end) (the rest of the line): a base-10 signed integer in
  * units of `multiplier` µs, or ns when `multiplier` is 0 (÷1000 truncating toward zero).
  * The result in µs goes to `out.num`, or to `out.big` (with `num` NaN) beyond 2^53; it must lie in
- * [MIN_TIME_US, END_TIME_US). Exact for every int64 input: 19-digit ns values, the common case,
- * only drop their last three digits. Returns the reject reason or null.
+ * [MIN_TIME_US, END_TIME_US). Exact for every int64 input: ns values, the common case, only drop
+ * their last three digits, accumulated as a double while that is exact (below 2^53); anything
+ * else takes the BigInt path. Returns the reject reason or null.
  */
 export function parseTimestamp(buf: Buffer, start: number, end: number, multiplier: number, out: ScannedValue): string | null {
   let p = start;
   const negative = buf[p] === 45;
   if (negative) p++;
-  const digitsStart = p;
-  while (p < end && buf[p]! >= 48 && buf[p]! <= 57) p++;
-  if (p < end || p === digitsStart) return timestampError(buf, start, p, end);
-  const digits = end - digitsStart;
+  const digits = end - p;
+  if (digits === 0) return timestampError(buf, start, end);
   let micros = NaN;
   if (multiplier === 0) {
+    // One pass: the digits but the last three are the µs (truncated toward zero).
+    const stop = end - 3;
     let whole = 0;
-    for (let q = digitsStart; q < end - 3; q++) whole = whole * 10 + (buf[q]! - 48);
-    if (digits <= 18 || (digits === 19 && whole <= TWO_53)) micros = negative && whole !== 0 ? -whole : whole;
-  } else if (digits <= 15) {
+    for (; p < stop; p++) {
+      const d = buf[p]! - 48;
+      if (d < 0 || d > 9) return timestampError(buf, start, end);
+      whole = whole * 10 + d;
+    }
+    for (; p < end; p++) {
+      const d = buf[p]! - 48;
+      if (d < 0 || d > 9) return timestampError(buf, start, end);
+    }
+    if (digits <= 18 || (digits === 19 && whole < TWO_53)) micros = negative && whole !== 0 ? -whole : whole;
+  } else {
     let value = 0;
-    for (let q = digitsStart; q < end; q++) value = value * 10 + (buf[q]! - 48);
+    for (; p < end; p++) {
+      const d = buf[p]! - 48;
+      if (d < 0 || d > 9) return timestampError(buf, start, end);
+      value = value * 10 + d;
+    }
     const product = value * multiplier;
-    if (product <= TWO_53) micros = negative && product !== 0 ? -product : product;
+    if (digits <= 15 && product < TWO_53) micros = negative && product !== 0 ? -product : product;
   }
   if (Number.isNaN(micros)) return bigTimestamp(buf, start, end, multiplier, out);
   if (micros < MIN_TIME_US || micros >= END_TIME_US) return 'timestamp out of range';
@@ -242,12 +256,14 @@ function bigTimestamp(buf: Buffer, start: number, end: number, multiplier: numbe
   return null;
 }
 
-/** `stop` is where the digits ended: a valid number followed by more text, or an invalid token. */
-function timestampError(buf: Buffer, start: number, stop: number, end: number): string {
+/** A valid number followed by more text, or an invalid token. */
+function timestampError(buf: Buffer, start: number, end: number): string {
+  let stop = buf[start] === 45 ? start + 1 : start;
+  const digitsStart = stop;
+  while (stop < end && buf[stop]! >= 48 && buf[stop]! <= 57) stop++;
   let tokenStop = stop;
   while (tokenStop < end && buf[tokenStop] !== 32 && buf[tokenStop] !== 9) tokenStop++;
-  const validNumber = stop > start && !(stop === start + 1 && buf[start] === 45);
-  if (tokenStop === stop && validNumber) {
+  if (tokenStop === stop && stop > digitsStart) {
     let rest = stop;
     while (buf[rest] === 32 || buf[rest] === 9) rest++;
     return `unexpected text after timestamp: ${quote(decodeUtf8(buf, rest, end))}`;
@@ -299,14 +315,13 @@ export class ColumnState {
   private ids: Uint32Array | null = null;
   private valid: Uint8Array | null = null;
   private readonly dictionary: string[] = [];
-  /** Interner id + 1 → local dictionary id: open addressing, keyed by the interner's id. */
-  private idKeys = new Int32Array(16);
-  private idValues = new Int32Array(16);
-  private idShift = 28;
-  private idCount = 0;
+  /** Local ids of values whose interner slot another column of the request owns (see StringIds). */
+  private shared: Map<number, number> | null = null;
   private overflow: Map<string, number> | null = null;
 
   constructor(
+    /** Unique within the request (the owner mark in StringIds). */
+    readonly number: number,
     readonly name: string,
     /** The key bytes lines spell this column with (for the positional guess in the parser). */
     readonly nameBytes: Buffer,
@@ -317,14 +332,17 @@ export class ColumnState {
   /** Row `row` is next: makes room, NULLs the rows skipped since the last value. */
   private prepare(row: number, capacityHint: number): void {
     if (row >= this.capacity) this.grow(Math.max(row + 1, capacityHint, this.capacity * 2));
-    if (this.length < row) {
-      if (this.valid === null) {
-        this.valid = new Uint8Array(this.capacity);
-        this.valid.fill(1, 0, this.length);
-      }
-      this.valid.fill(0, this.length, row); // values of NULL rows stay 0 (fresh arrays)
-      this.length = row;
+    if (this.length < row) this.padTo(row);
+  }
+
+  /** NULLs up to `rows` (capacity permitting); values of NULL rows stay 0 (fresh arrays). */
+  private padTo(rows: number): void {
+    if (this.valid === null) {
+      this.valid = new Uint8Array(this.capacity);
+      this.valid.fill(1, 0, this.length);
     }
+    this.valid.fill(0, this.length, rows);
+    this.length = rows;
   }
 
   private done(row: number): void {
@@ -360,68 +378,40 @@ export class ColumnState {
     this.done(row);
   }
 
-  /** A string (tag value or string field) from bytes[start, end), deduplicated via the interner. */
-  setString(row: number, interner: StringInterner, bytes: Buffer, start: number, end: number, capacityHint: number): void {
+  /** A string (tag value or string field) from bytes[start, end), deduplicated via `ids`. */
+  setString(row: number, ids: StringIds, bytes: Buffer, start: number, end: number, capacityHint: number): void {
     this.type = STRING;
     if (this.length !== row || row >= this.capacity) this.prepare(row, capacityHint);
-    this.ids![row] = this.localId(interner, bytes, start, end);
+    this.ids![row] = ids.idOf(this, bytes, start, end);
     this.done(row);
   }
 
-  /**
-   * The dictionary id of a string in this column. The interner's own per-id slots
-   * (`DictionaryBuilder`) serve one column at a time; line protocol fills all its string columns
-   * line by line, so each column keeps a small hash table from interner id to local id.
-   */
-  private localId(interner: StringInterner, bytes: Buffer, start: number, end: number): number {
-    const global = interner.intern(bytes, start, end - start);
-    if (global < 0) return this.overflowId(interner.decodeBytes(bytes, start, end));
-    const key = global + 1;
-    const keys = this.idKeys;
-    const mask = keys.length - 1;
-    let slot = Math.imul(key, 0x9e3779b1) >>> this.idShift;
-    for (;;) {
-      const k = keys[slot]!;
-      if (k === key) return this.idValues[slot]!;
-      if (k === 0) break;
-      slot = (slot + 1) & mask;
-    }
-    const local = this.dictionary.length;
-    this.dictionary.push(interner.strings[global]!);
-    keys[slot] = key;
-    this.idValues[slot] = local;
-    if (++this.idCount * 2 > keys.length) this.rehash();
-    return local;
+  /** Appends a value to the dictionary; returns its local id. */
+  addValue(value: string): number {
+    this.dictionary.push(value);
+    return this.dictionary.length - 1;
   }
 
-  /** The interner is full (it refuses new strings until trimmed): dedupe by value instead. */
-  private overflowId(value: string): number {
-    this.overflow ??= new Map();
-    let id = this.overflow.get(value);
+  /** Local id of interner id `global` when another column owns its slot. */
+  sharedId(global: number, value: string): number {
+    this.shared ??= new Map();
+    let id = this.shared.get(global);
     if (id === undefined) {
-      id = this.dictionary.length;
-      this.dictionary.push(value);
-      this.overflow.set(value, id);
+      id = this.addValue(value);
+      this.shared.set(global, id);
     }
     return id;
   }
 
-  private rehash(): void {
-    const oldKeys = this.idKeys;
-    const oldValues = this.idValues;
-    const size = oldKeys.length * 2;
-    this.idKeys = new Int32Array(size);
-    this.idValues = new Int32Array(size);
-    this.idShift--;
-    const mask = size - 1;
-    for (let i = 0; i < oldKeys.length; i++) {
-      const key = oldKeys[i]!;
-      if (key === 0) continue;
-      let slot = Math.imul(key, 0x9e3779b1) >>> this.idShift;
-      while (this.idKeys[slot] !== 0) slot = (slot + 1) & mask;
-      this.idKeys[slot] = key;
-      this.idValues[slot] = oldValues[i]!;
+  /** The interner is full (it refuses new strings until trimmed): dedupe by value instead. */
+  overflowId(value: string): number {
+    this.overflow ??= new Map();
+    let id = this.overflow.get(value);
+    if (id === undefined) {
+      id = this.addValue(value);
+      this.overflow.set(value, id);
     }
+    return id;
   }
 
   /** Earlier integers become doubles, each correctly rounded (getInt64 rounds once). */
@@ -461,7 +451,8 @@ export class ColumnState {
 
   /** The finished column of `rowCount` rows (NULLs to the end). */
   finish(rowCount: number): Column {
-    this.prepare(rowCount, rowCount);
+    if (rowCount > this.capacity) this.grow(rowCount);
+    if (this.length < rowCount) this.padTo(rowCount);
     const valid = this.valid ? this.valid.subarray(0, rowCount) : null;
     const name = this.name;
     switch (this.type) {
@@ -474,5 +465,41 @@ export class ColumnState {
       default:
         return { name, type: 'float64', values: this.f64!.subarray(0, rowCount), valid };
     }
+  }
+}
+
+/**
+ * Maps the interner's global string ids to the local dictionary ids of one request's string
+ * columns. The interner keeps one int slot per global id, tagged with an epoch; `DictionaryBuilder`
+ * uses it for one column at a time, but line protocol fills all string columns line by line. So
+ * the request takes a single epoch, and the slot of a global id holds a pair: the column that saw
+ * the value first (its owner) and the value's id there. Another column holding the same value
+ * (rare: `a=x,b=x`) keeps its id in its own map. A hit costs four array reads and no hashing beyond
+ * the interner's; nothing is allocated per column.
+ */
+export class StringIds {
+  private readonly epoch: number;
+  /** Per pair: the owning column's number and the value's local id there (plain arrays: no setup cost). */
+  private readonly owner: number[] = [];
+  private readonly local: number[] = [];
+
+  constructor(private readonly interner: StringInterner) {
+    this.epoch = interner.nextEpoch();
+  }
+
+  idOf(column: ColumnState, bytes: Buffer, start: number, end: number): number {
+    const interner = this.interner;
+    const global = interner.intern(bytes, start, end - start);
+    if (global < 0) return column.overflowId(interner.decodeBytes(bytes, start, end));
+    const pair = interner.localId(global, this.epoch);
+    if (pair >= 0) {
+      if (this.owner[pair] === column.number) return this.local[pair]!;
+      return column.sharedId(global, interner.strings[global]!);
+    }
+    const id = column.addValue(interner.strings[global]!);
+    interner.setLocalId(global, this.epoch, this.owner.length);
+    this.owner.push(column.number);
+    this.local.push(id);
+    return id;
   }
 }

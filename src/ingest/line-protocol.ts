@@ -12,6 +12,7 @@ import {
   STRING,
   STRING_ESCAPES,
   ScannedValue,
+  StringIds,
   UNSET,
   invalidNumber,
   parseTimestamp,
@@ -102,14 +103,15 @@ export function parseLineProtocol(body: Buffer, options: ParseOptions): LineProt
   return parser.result();
 }
 
-const NO_COLUMNS: readonly (ColumnState | null)[] = [];
+const NO_TIME = new BigInt64Array(0);
+const NO_WORDS = new Uint32Array(0);
 
 /** Rows of one measurement while a request is parsed. */
 class MeasurementState {
   rowCount = 0;
   capacity = 0;
-  time = new BigInt64Array(0);
-  timeWords = new Uint32Array(0);
+  time: BigInt64Array = NO_TIME;
+  timeWords: Uint32Array = NO_WORDS;
   readonly columns: ColumnState[] = [];
   readonly byName = new Map<string, ColumnState>();
   /** Lower-cased name → name: SQL cannot tell `Value` from `value`. */
@@ -159,31 +161,39 @@ class LineProtocolParser {
   private src: Buffer;
   private scratch: Buffer;
   private scratchUsed = 0;
+  /** Length of the last `unescape` copy. */
+  private lastCopyLength = 0;
   private readonly unit: number;
   private readonly now: number;
-  private readonly interner: StringInterner;
   private readonly maxReported: number;
   private readonly measurements = new Map<string, MeasurementState>();
   private readonly order: MeasurementState[] = [];
+  /** Every measurement seen, first seen first: the first 16 are looked up by bytes, not by name. */
+  private readonly measurementList: MeasurementState[] = [];
   private last: MeasurementState | null = null;
   private seq = 0;
   private readonly value = new ScannedValue();
+  private readonly ids: StringIds;
+  private columnCount = 0;
+  /** Columns created by the current line (the first `lineColumnCount`), registered at commit. */
   private readonly lineColumns: ColumnState[] = [];
-  // The current line, staged: nothing reaches a column before the whole line is valid.
+  private lineColumnCount = 0;
+  // The current line, staged: nothing reaches a column before the whole line is valid. Plain
+  // arrays, not typed ones: they live on the JS heap, which keeps a small request cheap to set up.
   private capacity = 0;
-  private tagKeyStart = new Int32Array(0);
-  private tagKeyEnd = new Int32Array(0);
-  private tagValueStart = new Int32Array(0);
-  private tagValueEnd = new Int32Array(0);
-  private fieldKeyStart = new Int32Array(0);
-  private fieldKeyEnd = new Int32Array(0);
-  private fieldValueStart = new Int32Array(0);
-  private fieldValueEnd = new Int32Array(0);
-  private fieldKind = new Uint8Array(0);
-  private fieldNumber = new Float64Array(0);
-  private fieldBig: bigint[] = [];
-  private tagColumns: (ColumnState | null)[] = [];
-  private fieldColumns: (ColumnState | null)[] = [];
+  private readonly tagKeyStart: number[] = [];
+  private readonly tagKeyEnd: number[] = [];
+  private readonly tagValueStart: number[] = [];
+  private readonly tagValueEnd: number[] = [];
+  private readonly fieldKeyStart: number[] = [];
+  private readonly fieldKeyEnd: number[] = [];
+  private readonly fieldValueStart: number[] = [];
+  private readonly fieldValueEnd: number[] = [];
+  private readonly fieldKind: number[] = [];
+  private readonly fieldNumber: number[] = [];
+  private readonly fieldBig: bigint[] = [];
+  private readonly tagColumns: (ColumnState | null)[] = [];
+  private readonly fieldColumns: (ColumnState | null)[] = [];
   private timeNumber = 0;
   private timeBig = 0n;
   private lineStart = 0;
@@ -195,11 +205,11 @@ class LineProtocolParser {
   constructor(body: Buffer, options: ParseOptions) {
     this.body = body;
     this.escapes = body.indexOf(92) >= 0;
-    this.scratch = Buffer.allocUnsafe(this.escapes ? 1024 : 0);
+    this.scratch = this.escapes ? Buffer.allocUnsafe(1024) : body;
     this.src = this.escapes ? this.scratch : body;
     this.unit = MICROS_PER_UNIT[options.precision];
-    this.now = options.nowMicros;
-    this.interner = options.interner;
+    this.now = Math.trunc(options.nowMicros);
+    this.ids = new StringIds(options.interner);
     this.maxReported = options.maxReported ?? 100;
     this.growStaging(16);
   }
@@ -211,8 +221,8 @@ class LineProtocolParser {
     let lineNumber = 0;
     while (pos < n) {
       lineNumber++;
-      let newline = pos;
-      while (newline < n && buf[newline] !== 10) newline++;
+      let newline = buf.indexOf(10, pos);
+      if (newline < 0) newline = n;
       let end = newline;
       while (end > pos && (buf[end - 1] === 32 || buf[end - 1] === 9 || buf[end - 1] === 13)) end--;
       let p = pos;
@@ -246,27 +256,48 @@ class LineProtocolParser {
   private parseLine(start: number, end: number): string | null {
     const buf = this.body;
     const escapes = this.escapes;
+    // Without escapes, the names of the previous line are compared in place of scanning for
+    // delimiters: a match followed by the right delimiter is the same key (names then hold no
+    // `,` `=` or space). Anything else takes the scanning path and is resolved in `commit`.
+    const fast = !escapes;
     let p = start;
-    for (; p < end; p++) {
-      const c = buf[p]!;
-      if (c === 44 || c === 32) break;
-      if (c === 92 && escapes) p++;
-    }
-    if (p > end) p = end;
-    if (p === start) return 'missing measurement';
-    const measurementEnd = p;
-
-    let tags = 0;
-    while (p < end && buf[p] === 44) {
-      const keyStart = ++p;
+    let m = this.last;
+    if (m === null || !fast || !matchAt(buf, start, end, m.nameBytes) || !isCommaOrSpace(buf[start + m.nameBytes.length]!)) {
       for (; p < end; p++) {
         const c = buf[p]!;
-        if (c === 61 || c === 44 || c === 32) break;
+        if (c === 44 || c === 32) break;
         if (c === 92 && escapes) p++;
       }
       if (p > end) p = end;
-      if (p === keyStart) return 'missing tag key';
-      if (p === end || buf[p] !== 61) return 'missing tag value';
+      if (p === start) return 'missing measurement';
+      m = this.measurementAt(start, p);
+      this.last = m;
+    } else {
+      p = start + m.nameBytes.length;
+    }
+    if (m.error !== null) return m.error;
+
+    let tags = 0;
+    const guessTags = m.guessTags;
+    const tagColumns = this.tagColumns;
+    while (p < end && buf[p] === 44) {
+      const keyStart = ++p;
+      if (tags === this.capacity) this.growStaging(tags * 2);
+      const guess = fast && tags < guessTags.length ? guessTags[tags] ?? null : null;
+      if (guess !== null && matchAt(buf, keyStart, end, guess.nameBytes) && buf[keyStart + guess.nameBytes.length] === 61) {
+        p = keyStart + guess.nameBytes.length;
+        tagColumns[tags] = guess;
+      } else {
+        for (; p < end; p++) {
+          const c = buf[p]!;
+          if (c === 61 || c === 44 || c === 32) break;
+          if (c === 92 && escapes) p++;
+        }
+        if (p > end) p = end;
+        if (p === keyStart) return 'missing tag key';
+        if (p === end || buf[p] !== 61) return 'missing tag value';
+        tagColumns[tags] = null;
+      }
       const keyEnd = p++;
       const valueStart = p;
       for (; p < end; p++) {
@@ -277,7 +308,6 @@ class LineProtocolParser {
       }
       if (p > end) p = end;
       if (p === valueStart) return 'missing tag value';
-      if (tags === this.capacity) this.growStaging(tags * 2);
       this.stageTag(tags++, keyStart, keyEnd, valueStart, p);
     }
     if (p === end) return 'missing field set';
@@ -286,21 +316,30 @@ class LineProtocolParser {
 
     let fields = 0;
     const value = this.value;
+    const guessFields = m.guessFields;
+    const fieldColumns = this.fieldColumns;
     for (;;) {
       const keyStart = p;
-      for (; p < end; p++) {
-        const c = buf[p]!;
-        if (c === 61 || c === 44 || c === 32) break;
-        if (c === 92 && escapes) p++;
+      if (fields === this.capacity) this.growStaging(fields * 2);
+      const guess = fast && fields < guessFields.length ? guessFields[fields] ?? null : null;
+      if (guess !== null && matchAt(buf, keyStart, end, guess.nameBytes) && buf[keyStart + guess.nameBytes.length] === 61) {
+        p = keyStart + guess.nameBytes.length;
+        fieldColumns[fields] = guess;
+      } else {
+        for (; p < end; p++) {
+          const c = buf[p]!;
+          if (c === 61 || c === 44 || c === 32) break;
+          if (c === 92 && escapes) p++;
+        }
+        if (p > end) p = end;
+        if (p === keyStart) return 'missing field key';
+        if (p === end || buf[p] !== 61) return 'missing field value';
+        fieldColumns[fields] = null;
       }
-      if (p > end) p = end;
-      if (p === keyStart) return 'missing field key';
-      if (p === end || buf[p] !== 61) return 'missing field value';
       const keyEnd = p++;
       if (p === end) return 'missing field value';
       const c = buf[p]!;
       if (c === 44 || c === 32) return 'missing field value';
-      if (fields === this.capacity) this.growStaging(fields * 2);
       if (c === 34) {
         let q = p + 1;
         if (escapes) {
@@ -347,13 +386,13 @@ class LineProtocolParser {
     } else {
       this.timeNumber = this.now;
     }
-    return this.commit(start, measurementEnd, tags, fields);
+    return this.commit(m, tags, fields);
   }
 
   private stageTag(i: number, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
     if (this.escapes) {
       keyEnd = this.unescape(keyStart, keyEnd, KEY_ESCAPES);
-      keyStart = keyEnd - (this.lastCopyLength);
+      keyStart = keyEnd - this.lastCopyLength;
       valueEnd = this.unescape(valueStart, valueEnd, KEY_ESCAPES);
       valueStart = valueEnd - this.lastCopyLength;
     }
@@ -379,8 +418,6 @@ class LineProtocolParser {
     this.fieldValueEnd[i] = valueEnd;
   }
 
-  private lastCopyLength = 0;
-
   /** Copies body[start, end) unescaped to the scratch buffer; returns the end of the copy there. */
   private unescape(start: number, end: number, mode: number): number {
     const at = this.scratchUsed;
@@ -401,34 +438,26 @@ class LineProtocolParser {
   /**
    * Resolves the staged line against its measurement (columns, types, names) and, when nothing
    * conflicts, writes it as a row. New columns are registered only here, after every check.
+   * Entries of tagColumns/fieldColumns already set by `parseLine` were matched by their bytes.
    */
-  private commit(measurementStart: number, measurementEnd: number, tags: number, fields: number): string | null {
-    let nameStart = measurementStart;
-    let nameEnd = measurementEnd;
-    if (this.escapes) {
-      nameEnd = this.unescape(measurementStart, measurementEnd, MEASUREMENT_ESCAPES);
-      nameStart = nameEnd - this.lastCopyLength;
-    }
+  private commit(m: MeasurementState, tags: number, fields: number): string | null {
     const src = this.src;
-    let m = this.last;
-    if (m === null || !sameBytes(m.nameBytes, src, nameStart, nameEnd)) {
-      m = this.measurementOf(nameStart, nameEnd);
-      this.last = m;
-    }
-    if (m.error !== null) return m.error;
     const seq = ++this.seq;
-    this.lineColumns.length = 0;
+    this.lineColumnCount = 0;
 
     const tagColumns = this.tagColumns;
     const guessTags = m.guessTags;
     for (let i = 0; i < tags; i++) {
-      const keyStart = this.tagKeyStart[i]!;
-      const keyEnd = this.tagKeyEnd[i]!;
-      let column = i < guessTags.length ? guessTags[i]! : null;
-      if (column === null || !sameBytes(column.nameBytes, src, keyStart, keyEnd)) {
-        const found = this.findColumn(m, decodeUtf8(src, keyStart, keyEnd), true, keyStart, keyEnd);
-        if (typeof found === 'string') return found;
-        column = found;
+      let column = tagColumns[i] ?? null;
+      if (column === null) {
+        const keyStart = this.tagKeyStart[i]!;
+        const keyEnd = this.tagKeyEnd[i]!;
+        column = i < guessTags.length ? guessTags[i] ?? null : null;
+        if (column === null || !sameBytes(column.nameBytes, src, keyStart, keyEnd)) {
+          const found = this.findColumn(m, decodeUtf8(src, keyStart, keyEnd), true, keyStart, keyEnd);
+          if (typeof found === 'string') return found;
+          column = found;
+        }
       }
       if (column.stamp === seq) tagColumns[column.staged] = null; // duplicate tag: the last wins
       column.stamp = seq;
@@ -439,13 +468,16 @@ class LineProtocolParser {
     const fieldColumns = this.fieldColumns;
     const guessFields = m.guessFields;
     for (let i = 0; i < fields; i++) {
-      const keyStart = this.fieldKeyStart[i]!;
-      const keyEnd = this.fieldKeyEnd[i]!;
-      let column = i < guessFields.length ? guessFields[i]! : null;
-      if (column === null || !sameBytes(column.nameBytes, src, keyStart, keyEnd)) {
-        const found = this.fieldColumn(m, keyStart, keyEnd, seq);
-        if (typeof found === 'string') return found;
-        column = found;
+      let column = fieldColumns[i] ?? null;
+      if (column === null) {
+        const keyStart = this.fieldKeyStart[i]!;
+        const keyEnd = this.fieldKeyEnd[i]!;
+        column = i < guessFields.length ? guessFields[i] ?? null : null;
+        if (column === null || !sameBytes(column.nameBytes, src, keyStart, keyEnd)) {
+          const found = this.fieldColumn(m, keyStart, keyEnd, seq);
+          if (typeof found === 'string') return found;
+          column = found;
+        }
       }
       if (column.stamp === seq) fieldColumns[column.staged] = null; // duplicate field: the last wins
       column.stamp = seq;
@@ -453,7 +485,7 @@ class LineProtocolParser {
       fieldColumns[i] = column;
     }
     for (let i = 0; i < fields; i++) {
-      const column = fieldColumns[i]!;
+      const column = fieldColumns[i] ?? null;
       if (column === null) continue;
       const kind = this.fieldKind[i]!;
       const type = column.type;
@@ -469,13 +501,13 @@ class LineProtocolParser {
     const capacity = m.capacity;
     if (Number.isNaN(this.timeNumber)) m.time[row] = this.timeBig;
     else setInt64(m.timeWords, row, this.timeNumber);
-    const interner = this.interner;
+    const ids = this.ids;
     for (let i = 0; i < tags; i++) {
-      const column = tagColumns[i]!;
-      if (column !== null) column.setString(row, interner, src, this.tagValueStart[i]!, this.tagValueEnd[i]!, capacity);
+      const column = tagColumns[i] ?? null;
+      if (column !== null) column.setString(row, ids, src, this.tagValueStart[i]!, this.tagValueEnd[i]!, capacity);
     }
     for (let i = 0; i < fields; i++) {
-      const column = fieldColumns[i]!;
+      const column = fieldColumns[i] ?? null;
       if (column === null) continue;
       switch (this.fieldKind[i]) {
         case FLOAT:
@@ -488,19 +520,20 @@ class LineProtocolParser {
           column.setBool(row, this.fieldNumber[i]!, capacity);
           break;
         default:
-          column.setString(row, interner, src, this.fieldValueStart[i]!, this.fieldValueEnd[i]!, capacity);
+          column.setString(row, ids, src, this.fieldValueStart[i]!, this.fieldValueEnd[i]!, capacity);
       }
     }
     m.rowCount = row + 1;
     this.written++;
-    for (const column of this.lineColumns) {
+    for (let i = 0; i < this.lineColumnCount; i++) {
+      const column = this.lineColumns[i]!;
       m.columns.push(column);
       m.byName.set(column.name, column);
       m.byFolded.set(column.folded, column.name);
     }
     if (guessTags.length < tags || guessFields.length < fields) this.growGuesses(m, tags, fields);
-    for (let i = 0; i < tags; i++) m.guessTags[i] = tagColumns[i]!;
-    for (let i = 0; i < fields; i++) m.guessFields[i] = fieldColumns[i]!;
+    for (let i = 0; i < tags; i++) m.guessTags[i] = tagColumns[i] ?? null;
+    for (let i = 0; i < fields; i++) m.guessFields[i] = fieldColumns[i] ?? null;
     return null;
   }
 
@@ -535,50 +568,60 @@ class LineProtocolParser {
     if (folded === 'time') return `${what} ${quote(name)} collides with the time column`;
     if (name.length > MAX_COLUMN_NAME_LENGTH) return `${what} name ${quote(name)} is longer than ${MAX_COLUMN_NAME_LENGTH} characters`;
     let other = m.byFolded.get(folded);
-    if (other === undefined) for (const column of this.lineColumns) if (column.folded === folded) other = column.name;
+    for (let i = 0; other === undefined && i < this.lineColumnCount; i++) {
+      if (this.lineColumns[i]!.folded === folded) other = this.lineColumns[i]!.name;
+    }
     if (other !== undefined) return `columns ${quote(other)} and ${quote(name)} differ only in case`;
     const bytes = keyStart >= 0 ? Buffer.from(this.src.subarray(keyStart, keyEnd)) : Buffer.from(name, 'utf8');
-    const column = new ColumnState(name, bytes, isTag, folded);
-    this.lineColumns.push(column);
+    const column = new ColumnState(this.columnCount++, name, bytes, isTag, folded);
+    this.lineColumns[this.lineColumnCount++] = column;
     return column;
   }
 
   private lineColumn(name: string): ColumnState | undefined {
-    for (const column of this.lineColumns) if (column.name === name) return column;
+    for (let i = 0; i < this.lineColumnCount; i++) if (this.lineColumns[i]!.name === name) return this.lineColumns[i];
     return undefined;
   }
 
-  private measurementOf(start: number, end: number): MeasurementState {
-    const name = decodeUtf8(this.src, start, end);
+  /** The measurement named by body[start, end) (escapes resolved); created on first sight. */
+  private measurementAt(start: number, end: number): MeasurementState {
+    if (this.escapes) {
+      end = this.unescape(start, end, MEASUREMENT_ESCAPES);
+      start = end - this.lastCopyLength;
+    }
+    const src = this.src;
+    const list = this.measurementList;
+    for (let i = 0; i < list.length && i < 16; i++) if (sameBytes(list[i]!.nameBytes, src, start, end)) return list[i]!;
+    const name = decodeUtf8(src, start, end);
     let m = this.measurements.get(name);
     if (m === undefined) {
       const error = isValidMeasurementName(name) ? null : `invalid measurement name ${quote(name)}`;
       // First guess at the rows: one per 64 bytes of what is left of the body, within [16, 4096].
       const capacity = Math.min(4096, Math.max(16, (this.body.length - this.lineStart) >> 6));
-      m = new MeasurementState(name, Buffer.from(this.src.subarray(start, end)), error, capacity);
+      m = new MeasurementState(name, Buffer.from(src.subarray(start, end)), error, capacity);
       this.measurements.set(name, m);
+      this.measurementList.push(m);
     }
     return m;
   }
 
+  /** Room for `capacity` tags and fields in the staging arrays (filled, so they stay packed). */
   private growStaging(capacity: number): void {
-    const grow = <T extends Int32Array | Uint8Array | Float64Array>(old: T, fresh: T): T => {
-      fresh.set(old as never);
-      return fresh;
-    };
-    this.tagKeyStart = grow(this.tagKeyStart, new Int32Array(capacity));
-    this.tagKeyEnd = grow(this.tagKeyEnd, new Int32Array(capacity));
-    this.tagValueStart = grow(this.tagValueStart, new Int32Array(capacity));
-    this.tagValueEnd = grow(this.tagValueEnd, new Int32Array(capacity));
-    this.fieldKeyStart = grow(this.fieldKeyStart, new Int32Array(capacity));
-    this.fieldKeyEnd = grow(this.fieldKeyEnd, new Int32Array(capacity));
-    this.fieldValueStart = grow(this.fieldValueStart, new Int32Array(capacity));
-    this.fieldValueEnd = grow(this.fieldValueEnd, new Int32Array(capacity));
-    this.fieldKind = grow(this.fieldKind, new Uint8Array(capacity));
-    this.fieldNumber = grow(this.fieldNumber, new Float64Array(capacity));
-    while (this.fieldBig.length < capacity) this.fieldBig.push(0n);
-    while (this.tagColumns.length < capacity) this.tagColumns.push(null);
-    while (this.fieldColumns.length < capacity) this.fieldColumns.push(null);
+    for (let i = this.capacity; i < capacity; i++) {
+      this.tagKeyStart.push(0);
+      this.tagKeyEnd.push(0);
+      this.tagValueStart.push(0);
+      this.tagValueEnd.push(0);
+      this.fieldKeyStart.push(0);
+      this.fieldKeyEnd.push(0);
+      this.fieldValueStart.push(0);
+      this.fieldValueEnd.push(0);
+      this.fieldKind.push(0);
+      this.fieldNumber.push(0.5); // a double from the start: the array keeps one elements kind
+      this.fieldBig.push(0n);
+      this.tagColumns.push(null);
+      this.fieldColumns.push(null);
+    }
     this.capacity = capacity;
   }
 }
@@ -589,10 +632,20 @@ function tokenStop(buf: Buffer, p: number, end: number): number {
   return p;
 }
 
+/** Whether `name` is at buf[at…], within `end`, with at least one byte after it. */
+function matchAt(buf: Buffer, at: number, end: number, name: Buffer): boolean {
+  const length = name.length;
+  if (at + length >= end) return false;
+  for (let i = 0; i < length; i++) if (buf[at + i] !== name[i]) return false;
+  return true;
+}
+
+function isCommaOrSpace(c: number): boolean {
+  return c === 44 || c === 32;
+}
+
 function sameBytes(name: Buffer, src: Buffer, start: number, end: number): boolean {
   if (name.length !== end - start) return false;
   for (let i = 0; i < name.length; i++) if (name[i] !== src[start + i]) return false;
   return true;
 }
-
-void NO_COLUMNS;

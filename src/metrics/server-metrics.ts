@@ -69,8 +69,8 @@ export class ServerMetrics {
 
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();
-    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay since start, p99 (how long a ready request may wait)', () => this.loopDelay.percentile(99) / 1e9, { quantile: '0.99' });
-    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay since start, max', () => this.loopDelay.max / 1e9, { quantile: '1' });
+    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, p99 (how long a ready request may wait)', () => this.loopDelay.percentile(99) / 1e9, { quantile: '0.99' });
+    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, max', () => this.loopDelay.max / 1e9, { quantile: '1' });
     const started = performance.now();
     r.gauge('arc_uptime_seconds', 'Seconds since start', () => (performance.now() - started) / 1000);
     r.gauge('arc_process_resident_memory_bytes', 'Resident set size', () => process.memoryUsage.rss());
@@ -114,6 +114,11 @@ export class ServerMetrics {
       this.latencyByRoute.set(route, histogram);
     }
     return histogram;
+  }
+
+  /** Starts the event-loop delay over, so it describes serving rather than start-up (module loading). */
+  serving(): void {
+    this.loopDelay.reset();
   }
 
   close(): void {

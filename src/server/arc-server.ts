@@ -99,6 +99,7 @@ export class ArcServer {
       writeInfo(infoPath, { pid: process.pid, url, port: address.port, started_at: new Date().toISOString(), version });
       const arc = new ArcServer(config, log, server, flushPool, state, infoPath, url);
       state.ready = true;
+      metrics.serving();
       void removeStaleTempFiles(root).then((removed) => {
         if (removed > 0) log.info('removed temporary files left by an interrupted flush', { count: removed });
       });

@@ -51,6 +51,12 @@ function write(job: FlushJob): void {
   });
 }
 
+/**
+ * Heap samples every 32 KiB allocated, keeping the ones already collected: the profile then shows where
+ * memory is allocated (churn), not only what is still alive when it stops.
+ */
+const SAMPLING_OPTIONS = { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true };
+
 /** `arc profile` samples this thread through its own inspector session. */
 let session: inspector.Session | null = null;
 let profiling: 'cpu' | 'heap' | null = null;
@@ -65,7 +71,7 @@ async function startProfile(kind: 'cpu' | 'heap', intervalMicros: number): Promi
     await session.post('Profiler.start');
   } else {
     await session.post('HeapProfiler.enable');
-    await session.post('HeapProfiler.startSampling', { samplingInterval: 32768 });
+    await session.post('HeapProfiler.startSampling', SAMPLING_OPTIONS);
   }
 }
 

@@ -6,7 +6,7 @@ import { countRowsByMeasurement } from '../../duckdb/row-counts.js';
 import { readServerInfo, SERVER_INFO_FILE } from '../../server/arc-server.js';
 import { runLoad } from './load-runner.js';
 import { makePayload, Random, type BenchCompression, type BenchMode, type Payload } from './payloads.js';
-import { ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
+import { MetricsSampler, ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
 import { formatComparison, formatReport, machineInfo, type BenchReport, type VerifyReport } from './report.js';
 
 export const BENCH_HELP = `usage: arc bench [options]            (also: npm run bench -- [options])
@@ -97,6 +97,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const before = values.verify ? await countAfterFlush(url, headers, root, values.database!) : null;
   log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
   const sampler = pid !== null ? new ProcessSampler(pid) : null;
+  const remoteSampler = pid === null ? new MetricsSampler(url, values.token ? { authorization: headers.authorization! } : {}) : null;
   const ownStart = process.cpuUsage();
   const load = await runLoad({
     url,
@@ -109,7 +110,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     onSecond: (p) =>
       log(`  ${p.elapsedSec.toFixed(0).padStart(4)} s  ${Math.round(p.recordsLastSecond).toLocaleString('en-US').padStart(12)} records/s   p50 ${p.p50Ms.toFixed(2)} ms   p99 ${p.p99Ms.toFixed(2)} ms   errors ${p.errors}`),
   });
-  const server = sampler?.stop() ?? null;
+  const server = sampler?.stop() ?? (await remoteSampler?.stop()) ?? null;
   const benchCpu = ownCpuPercent(ownStart, load.elapsedSec);
 
   let verify: VerifyReport | null = null;
@@ -134,7 +135,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     latency_ms: { p50: ms(50), p95: ms(95), p99: ms(99), p999: ms(99.9), max: h.maxValue / 1000, mean: h.mean / 1000 },
     errors: load.errors,
     error_samples: load.errorSamples,
-    server: server && pid !== null ? { pid, cpu_percent: server.cpuPercent, peak_rss_mb: server.peakRssMb } : null,
+    server: server ? { pid, source: pid !== null ? '/proc' : '/api/v1/metrics', cpu_percent: server.cpuPercent, peak_rss_mb: server.peakRssMb } : null,
     bench: { cpu_percent: benchCpu },
     verify,
   };

@@ -63,3 +63,48 @@ export function ownCpuPercent(since: NodeJS.CpuUsage, seconds: number): number {
 export function isLocalProcess(pid: number): boolean {
   return fs.existsSync(`/proc/${pid}/stat`);
 }
+
+/**
+ * For a server that is not local: CPU and memory from its own /api/v1/metrics, read once a second
+ * (arc_process_cpu_seconds_total, arc_process_resident_memory_bytes).
+ */
+export class MetricsSampler {
+  private first: { cpu: number; at: number } | null = null;
+  private last: { cpu: number; at: number } | null = null;
+  private peakRss = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly url: string,
+    private readonly headers: Record<string, string>,
+  ) {
+    void this.sample();
+    this.timer = setInterval(() => void this.sample(), 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<ProcessUsage | null> {
+    clearInterval(this.timer);
+    await this.sample();
+    if (!this.first || !this.last || this.last.at <= this.first.at) return null;
+    return { cpuPercent: ((this.last.cpu - this.first.cpu) / ((this.last.at - this.first.at) / 1000)) * 100, peakRssMb: this.peakRss / 1048576 };
+  }
+
+  private async sample(): Promise<void> {
+    try {
+      const response = await fetch(new URL('/api/v1/metrics', this.url), { headers: this.headers });
+      if (!response.ok) return;
+      const snapshot = (await response.json()) as Record<string, Array<{ value?: number }>>;
+      const cpu = snapshot.arc_process_cpu_seconds_total?.[0]?.value;
+      const rss = snapshot.arc_process_resident_memory_bytes?.[0]?.value;
+      if (typeof cpu === 'number') {
+        const point = { cpu, at: performance.now() };
+        this.first ??= point;
+        this.last = point;
+      }
+      if (typeof rss === 'number') this.peakRss = Math.max(this.peakRss, rss);
+    } catch {
+      // the server may be busy; the next sample will do
+    }
+  }
+}

@@ -25,7 +25,8 @@ export interface BenchReport {
   latency_ms: { p50: number; p95: number; p99: number; p999: number; max: number; mean: number };
   errors: Record<string, number>;
   error_samples: string[];
-  server: { pid: number; cpu_percent: number; peak_rss_mb: number } | null;
+  /** pid is null when the figures come from the server's /api/v1/metrics (not a local process). */
+  server: { pid: number | null; source: '/proc' | '/api/v1/metrics'; cpu_percent: number; peak_rss_mb: number } | null;
   bench: { cpu_percent: number };
   verify: VerifyReport | null;
 }
@@ -59,8 +60,8 @@ export function formatReport(report: BenchReport): string {
   for (const sample of report.error_samples) lines.push(`                ${sample}`);
   lines.push(
     report.server
-      ? `  server        CPU ${fmt(report.server.cpu_percent)}% of one core, peak RSS ${fmt(report.server.peak_rss_mb)} MB (pid ${report.server.pid})`
-      : '  server        CPU and memory not available (server not local; pass --pid)',
+      ? `  server        CPU ${fmt(report.server.cpu_percent)}% of one core, peak RSS ${fmt(report.server.peak_rss_mb)} MB (${report.server.pid !== null ? `pid ${report.server.pid}` : 'from /api/v1/metrics'})`
+      : '  server        CPU and memory not available (neither a local pid nor /api/v1/metrics)',
     `  bench itself  CPU ${fmt(report.bench.cpu_percent)}% of one core   (machine: ${report.machine.cpus} cores, ${report.machine.cpu_model})`,
   );
   if (report.verify) {

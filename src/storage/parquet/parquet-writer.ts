@@ -330,7 +330,9 @@ function physicalTypeOf(column: Column): number {
 function compress(body: Buffer, codec: Compression): Buffer {
   switch (codec) {
     case 'snappy':
-      return snappy.compressSync(body);
+      // copyOutputData: an output in V8's heap, which V8 knows to collect; without it the binding's
+      // buffers are invisible to the GC and a busy flush worker grew to gigabytes (docs/benchmarks.md).
+      return snappy.compressSync(body, { copyOutputData: true });
     case 'zstd':
       return zstd.compress(body, { compressionLevel: 3 });
     case 'gzip':

@@ -12,6 +12,12 @@ export const ERROR_TABLE = {
   },
   ARC_ERR_BAD_COMPRESSION: { status: 400, summary: 'A body that starts with gzip or zstd magic bytes does not decompress.' },
   ARC_ERR_BAD_MSGPACK: { status: 400, summary: 'The body is not a MessagePack value of a supported shape.' },
+  ARC_ERR_INVALID_PRECISION: { status: 400, summary: 'The line protocol precision parameter is not one of ns, us, ms, s (or n, u, m, h).' },
+  ARC_ERR_NO_RECORDS: { status: 400, summary: 'The line protocol body holds no data lines (only blank lines or comments).' },
+  ARC_ERR_PARTIAL_WRITE: {
+    status: 400,
+    summary: 'Some line protocol lines were rejected; the valid ones were written. The body counts them and lists the first ones with line number and reason.',
+  },
   ARC_ERR_INVALID_DATABASE: { status: 400, summary: 'The database name (x-arc-database) breaks the naming rule.' },
   ARC_ERR_INVALID_MEASUREMENT: { status: 400, summary: 'A measurement name breaks the naming rule.' },
   ARC_ERR_INVALID_ITEM: {

@@ -1,15 +1,13 @@
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
-import { decodeMsgpackPayload, type DecodeContext } from '../ingest/msgpack-decode.js';
-import { DEFAULT_DATABASE, checkDatabaseName, isValidMeasurementName, measurementNameError } from '../ingest/names.js';
+import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { Logger } from '../log.js';
-import type { Histogram } from '../metrics/registry.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
-import { decompressBody, readBody, sniffEncoding } from './body.js';
 import type { Profiler } from './profiler.js';
-import { goDuration, rfc3339, sendJson, sendNoContent, sendText } from './respond.js';
+import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
+import { ping, writeLineProtocol, writeMsgpack } from './write-routes.js';
 
 /** What route handlers may use; the server owns and wires it. */
 export interface ServerState {
@@ -33,6 +31,10 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'GET', path: '/health', envelope: 'plain', handler: ({ res }) => health(state, res) },
     { method: 'GET', path: '/ready', envelope: 'plain', handler: ({ res }) => ready(state, res) },
     { method: 'POST', path: '/api/v1/write/msgpack', envelope: 'plain', handler: (context) => writeMsgpack(state, context) },
+    { method: 'POST', path: '/write', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, 'db') },
+    { method: 'POST', path: '/api/v2/write', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, 'bucket') },
+    { method: 'POST', path: '/api/v1/write/line-protocol', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, null) },
+    { method: 'GET', path: '/ping', envelope: 'plain', handler: ping },
     { method: 'POST', path: '/api/v1/write/flush', envelope: 'plain', handler: flush },
     { method: 'POST', path: '/api/v1/write/line-protocol/flush', envelope: 'plain', handler: flush },
     { method: 'GET', path: '/metrics', envelope: 'plain', handler: (context) => metrics(state, context) },
@@ -101,51 +103,3 @@ function metrics(state: ServerState, { req, res }: RequestContext): void {
   sendText(res, 200, state.metrics.registry.prometheus(), 'text/plain; version=0.0.4; charset=utf-8');
 }
 
-/** The database a write goes to: `x-arc-database`, or `default` when absent or empty (arc-spec §5). */
-export function databaseOf(context: RequestContext): string {
-  const header = context.req.headers['x-arc-database'];
-  const value = Array.isArray(header) ? header[0] : header;
-  return value && value.trim() !== '' ? value.trim() : DEFAULT_DATABASE;
-}
-
-/**
- * POST /api/v1/write/msgpack (arc-spec §5), in Arc's order of checks: empty body, size,
- * decompression, decoding, database name, measurement names, buffering. All or nothing.
- */
-async function writeMsgpack(state: ServerState, context: RequestContext): Promise<void> {
-  const limit = state.config.server.maxPayloadSize;
-  const metrics = state.metrics;
-  const raw = await readBody(context.req, limit);
-  if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty payload');
-  let started = metrics.timings ? performance.now() : 0;
-  const encoding = sniffEncoding(raw);
-  const body = await decompressBody(raw, encoding, limit);
-  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
-  const payload = decodeMsgpackPayload(body, state.decodeContext);
-  if (metrics.timings) started = lap(metrics.stage.decode, started);
-  const database = databaseOf(context);
-  checkDatabaseName(database);
-  for (const { batch, item } of payload.batches) {
-    if (!isValidMeasurementName(batch.measurement)) {
-      const where = payload.multiItem ? `item ${item}: ` : '';
-      throw new ArcError('ARC_ERR_INVALID_MEASUREMENT', where + measurementNameError(batch.measurement), {
-        item,
-        measurement: batch.measurement,
-      });
-    }
-  }
-  state.buffers.write(database, payload.batches.map((decoded) => decoded.batch));
-  if (metrics.timings) lap(metrics.stage.append, started);
-  const counters = metrics.formats.msgpack;
-  counters.requests.value++;
-  counters.records.value += payload.rowCount;
-  counters.bytes.value += raw.length;
-  sendNoContent(context.res);
-}
-
-/** Records the time since `started` and returns the new start. */
-function lap(histogram: Histogram, started: number): number {
-  const now = performance.now();
-  histogram.observeMs(now - started);
-  return now;
-}

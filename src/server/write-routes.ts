@@ -1,0 +1,117 @@
+import { ArcError } from '../errors.js';
+import { parseLineProtocol, parsePrecision } from '../ingest/line-protocol.js';
+import { decodeMsgpackPayload } from '../ingest/msgpack-decode.js';
+import { DEFAULT_DATABASE, checkDatabaseName, isValidMeasurementName, measurementNameError } from '../ingest/names.js';
+import type { Histogram } from '../metrics/registry.js';
+import type { FormatCounters } from '../metrics/server-metrics.js';
+import { decompressBody, readBody, sniffEncoding } from './body.js';
+import { sendJson, sendNoContent } from './respond.js';
+import type { RequestContext } from './router.js';
+import type { ServerState } from './routes.js';
+
+/** Line protocol bodies are capped at 100 MB, raw and decompressed (arc-spec §6), or less if server.max_payload_size is. */
+const LINE_PROTOCOL_LIMIT = 100 * 1024 * 1024;
+/** What `GET /ping` reports: InfluxDB clients probe it and some read the version. */
+const INFLUX_VERSION = '1.8.10';
+
+/** `x-arc-database` when set and not empty. */
+function databaseHeader(context: RequestContext): string | null {
+  const header = context.req.headers['x-arc-database'];
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && value.trim() !== '' ? value.trim() : null;
+}
+
+/**
+ * POST /api/v1/write/msgpack (arc-spec §5), in Arc's order of checks: empty body, size,
+ * decompression, decoding, database name, measurement names, buffering. All or nothing.
+ */
+export async function writeMsgpack(state: ServerState, context: RequestContext): Promise<void> {
+  const limit = state.config.server.maxPayloadSize;
+  const metrics = state.metrics;
+  const raw = await readBody(context.req, limit);
+  if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty payload');
+  let started = metrics.timings ? performance.now() : 0;
+  const encoding = sniffEncoding(raw);
+  const body = await decompressBody(raw, encoding, limit);
+  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
+  const payload = decodeMsgpackPayload(body, state.decodeContext);
+  if (metrics.timings) started = lap(metrics.stage.decode, started);
+  const database = databaseHeader(context) ?? DEFAULT_DATABASE;
+  checkDatabaseName(database);
+  for (const { batch, item } of payload.batches) {
+    if (!isValidMeasurementName(batch.measurement)) {
+      const where = payload.multiItem ? `item ${item}: ` : '';
+      throw new ArcError('ARC_ERR_INVALID_MEASUREMENT', where + measurementNameError(batch.measurement), {
+        item,
+        measurement: batch.measurement,
+      });
+    }
+  }
+  state.buffers.write(database, payload.batches.map((decoded) => decoded.batch));
+  if (metrics.timings) lap(metrics.stage.append, started);
+  count(metrics.formats.msgpack, payload.rowCount, raw.length);
+  sendNoContent(context.res);
+}
+
+/**
+ * InfluxDB line protocol (arc-spec §6): POST /write (database from `db`), POST /api/v2/write (from
+ * `bucket`) and POST /api/v1/write/line-protocol; `x-arc-database` overrides either. Valid lines are
+ * written; if any line was rejected the answer is 400 counting them, with line numbers and reasons
+ * (InfluxDB's behaviour; Arc drops bad lines silently).
+ */
+export async function writeLineProtocol(state: ServerState, context: RequestContext, databaseParameter: 'db' | 'bucket' | null): Promise<void> {
+  const query = new URLSearchParams(context.rawQuery);
+  const database = databaseHeader(context) ?? (databaseParameter ? query.get(databaseParameter) : null) ?? DEFAULT_DATABASE;
+  checkDatabaseName(database);
+  const precisionText = query.get('precision') ?? undefined;
+  const precision = parsePrecision(precisionText);
+  if (precision === null) {
+    throw new ArcError('ARC_ERR_INVALID_PRECISION', `invalid precision ${JSON.stringify(precisionText)}: must be ns, us, ms, or s (or InfluxDB 1.x n, u, m, h)`, {
+      precision: precisionText,
+    });
+  }
+  const limit = Math.min(LINE_PROTOCOL_LIMIT, state.config.server.maxPayloadSize);
+  const metrics = state.metrics;
+  const raw = await readBody(context.req, limit);
+  if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty request body');
+  let started = metrics.timings ? performance.now() : 0;
+  const encoding = sniffEncoding(raw);
+  const body = await decompressBody(raw, encoding, limit);
+  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
+  const result = parseLineProtocol(body, { precision, nowMicros: state.decodeContext.nowMicros(), interner: state.decodeContext.interner });
+  if (metrics.timings) started = lap(metrics.stage.decode, started);
+  if (result.lines === 0) throw new ArcError('ARC_ERR_NO_RECORDS', 'No valid records in request');
+  state.buffers.write(database, result.batches);
+  if (metrics.timings) lap(metrics.stage.append, started);
+  count(metrics.formats.lineprotocol, result.written, raw.length);
+  if (result.rejected > 0) {
+    metrics.rejectedLines.value += result.rejected;
+    metrics.rejectedRequest('ARC_ERR_PARTIAL_WRITE');
+    const error = new ArcError('ARC_ERR_PARTIAL_WRITE', `partial write: ${result.rejected} of ${result.lines} lines rejected`, {
+      rejected: result.rejected,
+      written: result.written,
+      lines: result.rejectedLines,
+    });
+    sendJson(context.res, error.status, { error: error.message, code: error.code, ...error.details });
+    return;
+  }
+  sendNoContent(context.res);
+}
+
+/** GET/HEAD /ping: what InfluxDB clients probe before writing. */
+export function ping({ res }: RequestContext): void {
+  sendNoContent(res, ['X-Influxdb-Version', INFLUX_VERSION, 'X-Influxdb-Build', 'OSS']);
+}
+
+function count(counters: FormatCounters, records: number, bytes: number): void {
+  counters.requests.value++;
+  counters.records.value += records;
+  counters.bytes.value += bytes;
+}
+
+/** Records the time since `started` and returns the new start. */
+function lap(histogram: Histogram, started: number): number {
+  const now = performance.now();
+  histogram.observeMs(now - started);
+  return now;
+}

@@ -28,6 +28,14 @@ export const ERROR_TABLE = {
     status: 400,
     summary: 'A column holds values of incompatible types within one request; the body names the column.',
   },
+  ARC_ERR_BAD_QUERY: {
+    status: 400,
+    summary: 'The SQL is refused or cannot run: empty, too long, several statements, not a SELECT, a file-reading function, a bad name, or a parse or binding error.',
+  },
+  ARC_ERR_QUERY_TIMEOUT: { status: 504, summary: 'The query ran longer than query.timeout and was stopped.' },
+  ARC_ERR_QUERY_FAILED: { status: 500, summary: 'DuckDB failed while running the query (the message is DuckDB\'s).' },
+  ARC_ERR_DATABASE_EXISTS: { status: 409, summary: 'POST /api/v1/databases for a name that exists already.' },
+  ARC_ERR_DATABASE_NOT_FOUND: { status: 404, summary: 'The database has neither data nor a creation marker.' },
   ARC_ERR_BUFFER_FULL: {
     status: 503,
     summary: 'Buffered data passed ingest.max_buffer_memory; retry after the Retry-After seconds.',

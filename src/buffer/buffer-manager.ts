@@ -1,4 +1,5 @@
-import { schemaSignature, type ColumnBatch } from '../columnar/column-batch.js';
+import { copyBatch, schemaSignature, type ColumnBatch } from '../columnar/column-batch.js';
+import { FileStampClock } from '../storage/layout.js';
 import { ArcError, formatSize } from '../errors.js';
 import { ArrayPool } from './array-pool.js';
 import { MeasurementBuffer, type SealedBuffer } from './measurement-buffer.js';
@@ -40,6 +41,7 @@ export class BufferManager {
   private readonly buffers = new Map<string, MeasurementBuffer>();
   private readonly pool: ArrayPool;
   private readonly tickets = new Set<FlushTicket>();
+  private readonly clock = new FileStampClock();
   private bufferedBytes = 0;
   private inflightBytes = 0;
   private ageTimer: NodeJS.Timeout | null = null;
@@ -153,8 +155,44 @@ export class BufferManager {
     }
   }
 
+  /**
+   * Every row of (database, measurement) that was acknowledged but is not known to be in a file:
+   * copies of the open buffer and of the flushes in flight, plus the stamps naming those flushes'
+   * files. A reader that takes these rows from here and skips files with these stamps sees each
+   * row once, whether or not a flush finishes meanwhile.
+   */
+  unflushed(database: string, measurement: string): { batches: ColumnBatch[]; stamps: bigint[] } {
+    const batches: ColumnBatch[] = [];
+    const stamps: bigint[] = [];
+    const current = this.buffers.get(`${database}\u0000${measurement}`)?.snapshot();
+    if (current) batches.push(current);
+    for (const ticket of this.tickets) {
+      const sealed = ticket.sealed;
+      if (sealed.database !== database || sealed.batch.measurement !== measurement) continue;
+      batches.push(copyBatch(sealed.batch));
+      stamps.push(sealed.stampNanos);
+    }
+    return { batches, stamps };
+  }
+
+  /** Databases and measurements with rows in memory. */
+  bufferedMeasurements(): Array<{ database: string; measurement: string }> {
+    const out: Array<{ database: string; measurement: string }> = [];
+    const seen = new Set<string>();
+    const add = (database: string, measurement: string) => {
+      const key = `${database}\u0000${measurement}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push({ database, measurement });
+      }
+    };
+    for (const buffer of this.buffers.values()) if (buffer.rowCount > 0) add(buffer.database, buffer.measurement);
+    for (const ticket of this.tickets) add(ticket.sealed.database, ticket.sealed.batch.measurement);
+    return out;
+  }
+
   private flushBuffer(buffer: MeasurementBuffer): void {
-    const sealed = buffer.seal();
+    const sealed = buffer.seal(this.clock.next());
     this.bufferedBytes -= sealed.bytes;
     this.inflightBytes += sealed.bytes;
     this.flushesStarted++;

@@ -1,4 +1,4 @@
-import { bytesPerRow, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
+import { bytesPerRow, copyBatch, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
 import type { ArrayPool } from './array-pool.js';
 
 /** A buffer's rows handed to storage: the batch reads from `buffers`, which go back to the pool after the flush. */
@@ -7,6 +7,8 @@ export interface SealedBuffer {
   batch: ColumnBatch;
   buffers: SharedArrayBuffer[];
   bytes: number;
+  /** Names the files of this flush (storage/layout.ts); queries use it to tell them apart. */
+  stampNanos: bigint;
 }
 
 const INITIAL_ROWS = 1024;
@@ -57,8 +59,15 @@ export class MeasurementBuffer {
     return this.bytes - before;
   }
 
+  /** A copy of the rows buffered now (empty buffers give null). */
+  snapshot(): ColumnBatch | null {
+    if (this.rowCount === 0) return null;
+    const columns = this.columns.map((column) => column.view(this.rowCount));
+    return copyBatch({ measurement: this.measurement, rowCount: this.rowCount, time: this.time!, columns, tagColumns: this.tagColumns });
+  }
+
   /** Hands the rows over and leaves the buffer empty. */
-  seal(): SealedBuffer {
+  seal(stampNanos: bigint): SealedBuffer {
     const rowCount = this.rowCount;
     const buffers: SharedArrayBuffer[] = [this.time!.buffer as SharedArrayBuffer];
     const columns: Column[] = [];
@@ -77,6 +86,7 @@ export class MeasurementBuffer {
       },
       buffers,
       bytes: this.bytes,
+      stampNanos,
     };
     this.rowCount = 0;
     this.capacity = 0;

@@ -75,3 +75,23 @@ export function bytesPerRow(type: ColumnType): number {
 export function compareNames(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
+
+/** A private copy of rows [0, rowCount) (for readers that must not see the buffer change under them). */
+export function copyBatch(batch: ColumnBatch): ColumnBatch {
+  const n = batch.rowCount;
+  const slice = <T extends { slice(start: number, end: number): T }>(array: T): T => array.slice(0, n);
+  const columns = batch.columns.map((column): Column => {
+    const valid = column.valid ? slice(column.valid) : null;
+    switch (column.type) {
+      case 'int64':
+        return { name: column.name, type: 'int64', values: slice(column.values), valid };
+      case 'float64':
+        return { name: column.name, type: 'float64', values: slice(column.values), valid };
+      case 'bool':
+        return { name: column.name, type: 'bool', values: slice(column.values), valid };
+      case 'string':
+        return { name: column.name, type: 'string', ids: slice(column.ids), dictionary: column.dictionary.slice(), valid };
+    }
+  });
+  return { measurement: batch.measurement, rowCount: n, time: slice(batch.time), columns, tagColumns: batch.tagColumns };
+}

@@ -30,6 +30,7 @@ export interface ArcConfig {
   wal: { enabled: boolean; directory: string };
   auth: { enabled: boolean; dbPath: string };
   metrics: { stageTimings: boolean };
+  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
 
@@ -170,6 +171,13 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     wal: { enabled: get<boolean>('wal.enabled'), directory: get<string>('wal.directory') },
     auth: { enabled: get<boolean>('auth.enabled'), dbPath: get<string>('auth.db_path') },
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
+    query: {
+      timeoutSec: get<number>('query.timeout'),
+      slowQueryMs: get<number>('query.slow_query_threshold_ms'),
+      threads: get<number>('query.threads'),
+      maxConcurrent: get<number>('query.max_concurrent'),
+      memoryLimit: get<string>('query.memory_limit'),
+    },
     log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
   };
 }

@@ -76,6 +76,9 @@ function describe(raw: unknown): string {
   return String(raw);
 }
 
+/** Queries leave a core to ingestion: a heavy query must not starve the write path. */
+export const DEFAULT_QUERY_THREADS = Math.max(1, os.availableParallelism() - 1);
+
 /** One flush worker per spare core: the main thread keeps one core for HTTP and decoding. */
 export const DEFAULT_FLUSH_WORKERS = Math.max(1, Math.min(4, os.availableParallelism() - 1));
 
@@ -136,8 +139,11 @@ export const KEYS: readonly KeySpec[] = [
   k('auth.cache_ttl', 'planned', 30, int(0), 'Seconds a verified token stays cached.'),
   k('auth.max_cache_size', 'planned', 1000, int(1), 'Verified tokens kept in the cache.'),
 
-  k('query.timeout', 'planned', 300, int(1), 'Query time limit in seconds.'),
-  k('query.slow_query_threshold_ms', 'planned', 0, int(0), 'Log queries slower than this (0 = off).'),
+  k('query.timeout', 'active', 300, int(1), 'Query time limit in seconds; longer queries are stopped with 504.'),
+  k('query.slow_query_threshold_ms', 'active', 0, int(0), 'Log queries slower than this many ms (0 = off).'),
+  k('query.threads', 'active', DEFAULT_QUERY_THREADS, int(1, 256), 'DuckDB threads for queries (default: CPU cores - 1, at least 1, so ingestion keeps a core; arc-ts only).'),
+  k('query.max_concurrent', 'active', 4, int(1, 64), 'Queries running at once; more wait (arc-ts only).'),
+  k('query.memory_limit', 'active', '', str, 'DuckDB memory_limit for queries, e.g. "4GB"; "" = DuckDB default, 80% of RAM (arc-ts only).'),
 
   k('compaction.enabled', 'ignored', true, bool, 'Compaction is not built yet.'),
   k('compaction.hourly_schedule', 'ignored', '5 * * * *', str, 'Compaction is not built yet.'),

@@ -39,6 +39,7 @@ export function renderDefaultToml(): string {
 function tomlValue(spec: KeySpec): string {
   if (spec.key === 'server.max_payload_size' || spec.key === 'ingest.max_buffer_memory') return JSON.stringify(sizeText(spec.default as number));
   if (spec.key === 'ingest.flush_workers') return '2  # default depends on the machine: CPU cores - 1, between 1 and 4';
+  if (spec.key === 'query.threads') return '2  # default depends on the machine: CPU cores - 1, at least 1';
   return render(spec.default);
 }
 

@@ -25,6 +25,7 @@ export class ServerMetrics {
   readonly stage: Record<'decompress' | 'decode' | 'append' | 'flush_sort' | 'flush_encode' | 'flush_fsync' | 'flush_publish', Histogram>;
   readonly formats: Record<IngestFormat, FormatCounters>;
   readonly rejectedLines: { value: number };
+  readonly queries: { value: number };
   readonly filesWritten: { value: number };
   readonly rowsWritten: { value: number };
   readonly bytesWritten: { value: number };
@@ -56,6 +57,7 @@ export class ServerMetrics {
     };
     r.counterFrom('arc_buffer_flushes_total', 'Buffers handed to the flush workers', () => buffers().flushesStarted);
     this.rejectedLines = r.counter('arc_lineprotocol_rejected_lines_total', 'Line protocol lines rejected (their requests answered 400, valid lines written)');
+    this.queries = r.counter('arc_query_requests_total', 'Queries run (SQL, Arrow, measurement endpoints)');
     this.filesWritten = r.counter('arc_storage_files_written_total', 'Parquet files published');
     this.rowsWritten = r.counter('arc_storage_rows_written_total', 'Rows in published Parquet files');
     this.bytesWritten = r.counter('arc_storage_bytes_written_total', 'Bytes of published Parquet files');

@@ -10,6 +10,8 @@ import type { ArcConfig } from '../config/config.js';
 import { decodeUtf8 } from '../ingest/msgpack-reader.js';
 import type { Logger } from '../log.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
+import { QueryEngine } from '../duckdb/query-engine.js';
+import { QueryService } from '../query/query-service.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
 import { FlushPool } from '../storage/flush-pool.js';
 import { createHttpServer } from './http-server.js';
@@ -37,6 +39,7 @@ export class ArcServer {
     private readonly log: Logger,
     private readonly http: http.Server,
     private readonly flushPool: FlushPool,
+    private readonly engine: QueryEngine,
     readonly state: ServerState,
     private readonly infoPath: string,
     readonly url: string,
@@ -56,6 +59,7 @@ export class ArcServer {
 
     let flushPool: FlushPool | null = null;
     let metrics: ServerMetrics | null = null;
+    let engine: QueryEngine | null = null;
     try {
       flushPool = await FlushPool.start({
         root,
@@ -80,11 +84,20 @@ export class ArcServer {
           }),
       });
       metrics = new ServerMetrics(config.metrics.stageTimings, () => buffers.stats());
+      engine = await QueryEngine.open({
+        root,
+        threads: config.query.threads,
+        memoryLimit: config.query.memoryLimit || undefined,
+        connections: config.query.maxConcurrent,
+      });
+      const queries = new QueryService(engine, root, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
       const state: ServerState = {
         config,
         buffers,
         metrics,
         profiler: new Profiler(flushPool),
+        queries,
+        root,
         decodeContext: { interner: new StringInterner(decodeUtf8), nowMicros },
         log,
         startedAt: performance.now(),
@@ -97,7 +110,7 @@ export class ArcServer {
       const host = config.server.host === '' || config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
       const url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
       writeInfo(infoPath, { pid: process.pid, url, port: address.port, started_at: new Date().toISOString(), version });
-      const arc = new ArcServer(config, log, server, flushPool, state, infoPath, url);
+      const arc = new ArcServer(config, log, server, flushPool, engine, state, infoPath, url);
       state.ready = true;
       metrics.serving();
       void removeStaleTempFiles(root).then((removed) => {
@@ -106,6 +119,7 @@ export class ArcServer {
       return arc;
     } catch (err) {
       metrics?.close();
+      engine?.close();
       await flushPool?.close();
       fs.rmSync(infoPath, { force: true });
       throw err;
@@ -140,6 +154,7 @@ export class ArcServer {
       this.log.error('shutdown could not flush every buffer', { rows_not_written: lost, error: err as Error });
     }
     await this.flushPool.close();
+    this.engine.close();
     this.state.metrics.close();
     fs.rmSync(this.infoPath, { force: true });
     return lost;

@@ -29,7 +29,7 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger,
 }
 
 async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const started = metrics.timings ? performance.now() : 0;
+  const started = performance.now();
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   let path = queryAt < 0 ? url : url.slice(0, queryAt);
@@ -46,7 +46,7 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req
     if (match.kind === 'wrong-method') {
       throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
     }
-    await match.route.handler({ req, res, path, rawQuery: queryAt < 0 ? '' : url.slice(queryAt + 1), params: match.params });
+    await match.route.handler({ req, res, path, rawQuery: queryAt < 0 ? '' : url.slice(queryAt + 1), params: match.params, startedAt: started });
     if (metrics.timings) metrics.httpLatency(match.route.path).observeMs(performance.now() - started);
   } catch (err) {
     const error = err instanceof ArcError ? err : internalError(err, log, method, path);
@@ -59,7 +59,7 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req
       // The body was refused before it was read (413): close instead of reading the rest.
       res.shouldKeepAlive = false;
     }
-    sendError(res, error, match.kind === 'found' ? match.route.envelope : 'plain');
+    sendError(res, error, match.kind === 'found' ? match.route.envelope : 'plain', started);
   }
 }
 

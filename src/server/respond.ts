@@ -21,7 +21,7 @@ export const CORS_PREFLIGHT_HEADERS: readonly string[] = [
 const NO_CONTENT_HEADERS = [...COMMON_HEADERS];
 
 /** Which error body a route uses (arc-spec §1 has several). */
-export type Envelope = 'plain';
+export type Envelope = 'plain' | 'query' | 'arrow' | 'estimate';
 
 export function sendNoContent(res: ServerResponse, extra: readonly string[] = []): void {
   res.writeHead(204, extra.length ? [...NO_CONTENT_HEADERS, ...extra] : NO_CONTENT_HEADERS);
@@ -41,9 +41,29 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
   res.end(text);
 }
 
-/** Renders an error in the route's envelope: `{"error": message, "code": …, …details}`. */
-export function sendError(res: ServerResponse, error: ArcError, _envelope: Envelope): void {
-  sendJson(res, error.status, { error: error.message, code: error.code, ...error.details }, error.headers);
+/**
+ * Renders an error in the route's envelope (arc-spec §1): `{"error", "code", …details}` for ingest
+ * and most routes; the query envelope with null columns/data; `{"success": false, "error"}` for
+ * Arrow; the estimate envelope. `startedAt` (performance.now()) gives execution_time_ms.
+ */
+export function sendError(res: ServerResponse, error: ArcError, envelope: Envelope, startedAt: number): void {
+  const elapsed = performance.now() - startedAt;
+  let body: Record<string, unknown>;
+  switch (envelope) {
+    case 'plain':
+      body = { error: error.message, code: error.code, ...error.details };
+      break;
+    case 'query':
+      body = { success: false, columns: null, data: null, row_count: 0, execution_time_ms: elapsed, timestamp: rfc3339(new Date()), error: error.message, code: error.code, ...error.details };
+      break;
+    case 'arrow':
+      body = { success: false, error: error.message, code: error.code, ...error.details };
+      break;
+    case 'estimate':
+      body = { success: false, estimated_rows: null, warning_level: 'error', execution_time_ms: elapsed, error: error.message, code: error.code };
+      break;
+  }
+  sendJson(res, error.status, body, error.headers);
 }
 
 /** Go's time.RFC3339 for UTC: seconds, no fraction, "Z". */

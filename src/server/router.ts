@@ -8,6 +8,8 @@ export interface RequestContext {
   /** Raw query string without the "?". */
   rawQuery: string;
   params: Record<string, string>;
+  /** performance.now() when the request was dispatched. */
+  startedAt: number;
 }
 
 export type Handler = (context: RequestContext) => void | Promise<void>;

@@ -4,7 +4,19 @@ import { ArcError } from '../errors.js';
 import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { QueryService } from '../query/query-service.js';
 import type { Profiler } from './profiler.js';
+import {
+  createDatabase,
+  databaseMeasurements,
+  getDatabase,
+  listDatabasesRoute,
+  measurements,
+  queryArrow,
+  queryEstimate,
+  queryJson,
+  queryMeasurement,
+} from './query-routes.js';
 import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
 import { ping, writeLineProtocol, writeMsgpack } from './write-routes.js';
@@ -16,6 +28,9 @@ export interface ServerState {
   readonly decodeContext: DecodeContext;
   readonly metrics: ServerMetrics;
   readonly profiler: Profiler;
+  readonly queries: QueryService;
+  /** storage.local_path, resolved. */
+  readonly root: string;
   readonly log: Logger;
   /** performance.now() at start-up. */
   readonly startedAt: number;
@@ -45,6 +60,15 @@ export function buildRoutes(state: ServerState): Route[] {
       handler: ({ res }) => sendJson(res, 200, { timestamp: rfc3339(new Date()), ...state.metrics.registry.snapshot() }),
     },
     { method: 'POST', path: '/api/v1/debug/profile', envelope: 'plain', handler: (context) => profile(state, context) },
+    { method: 'POST', path: '/api/v1/query', envelope: 'query', handler: (context) => queryJson(state, context) },
+    { method: 'POST', path: '/api/v1/query/arrow', envelope: 'arrow', handler: (context) => queryArrow(state, context) },
+    { method: 'POST', path: '/api/v1/query/estimate', envelope: 'estimate', handler: (context) => queryEstimate(state, context) },
+    { method: 'GET', path: '/api/v1/query/:measurement', envelope: 'query', handler: (context) => queryMeasurement(state, context) },
+    { method: 'GET', path: '/api/v1/measurements', envelope: 'plain', handler: (context) => measurements(state, context) },
+    { method: 'GET', path: '/api/v1/databases', envelope: 'plain', handler: (context) => listDatabasesRoute(state, context) },
+    { method: 'POST', path: '/api/v1/databases', envelope: 'plain', handler: (context) => createDatabase(state, context) },
+    { method: 'GET', path: '/api/v1/databases/:name', envelope: 'plain', handler: (context) => getDatabase(state, context) },
+    { method: 'GET', path: '/api/v1/databases/:name/measurements', envelope: 'plain', handler: (context) => databaseMeasurements(state, context) },
   ];
 }
 

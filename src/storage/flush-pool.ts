@@ -2,7 +2,6 @@ import { Worker } from 'node:worker_threads';
 import type { FlushSink } from '../buffer/buffer-manager.js';
 import type { SealedBuffer } from '../buffer/measurement-buffer.js';
 import type { Compression } from '../config/config.js';
-import { FileStampClock } from './layout.js';
 import type { FlushJob, FlushReport, WrittenFile } from './write-job.js';
 
 export type WorkerMessage =
@@ -36,9 +35,8 @@ export interface FlushPoolOptions {
   onWorkerExit?: (error: Error) => void;
 }
 
-/** What survives between attempts at one sealed buffer: its file stamp and the hours already on disk. */
+/** What survives between attempts at one sealed buffer: the hours already on disk. */
 interface JobState {
-  stampNanos: bigint;
   publishedHours: number[];
   attempts: number;
 }
@@ -58,7 +56,6 @@ interface Pending {
 export class FlushPool implements FlushSink {
   private readonly workers: FlushWorkerHandle[] = [];
   private readonly states = new WeakMap<SealedBuffer, JobState>();
-  private readonly clock = new FileStampClock();
   private nextId = 1;
   private closing = false;
 
@@ -74,7 +71,7 @@ export class FlushPool implements FlushSink {
     if (this.closing) return Promise.reject(new Error('flush pool is closed'));
     let state = this.states.get(sealed);
     if (state === undefined) {
-      state = { stampNanos: this.clock.next(), publishedHours: [], attempts: 0 };
+      state = { publishedHours: [], attempts: 0 };
       this.states.set(sealed, state);
     }
     state.attempts++;
@@ -82,7 +79,7 @@ export class FlushPool implements FlushSink {
       id: this.nextId++,
       database: sealed.database,
       batch: sealed.batch,
-      stampNanos: state.stampNanos,
+      stampNanos: sealed.stampNanos,
       root: this.options.root,
       compression: this.options.compression,
       publishedHours: [...state.publishedHours],

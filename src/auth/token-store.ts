@@ -1,0 +1,498 @@
+import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import duckdbApi from '@duckdb/node-api';
+
+type DuckDBConnection = Awaited<ReturnType<InstanceType<typeof duckdbApi.DuckDBInstance>['connect']>>;
+type DuckDBInstance = InstanceType<typeof duckdbApi.DuckDBInstance>;
+type SqlValue = string | number | boolean | null;
+
+export const PERMISSIONS = ['read', 'write', 'delete', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+export const DEFAULT_PERMISSIONS: readonly Permission[] = ['read', 'write'];
+export const ADMIN_PERMISSIONS: readonly Permission[] = PERMISSIONS;
+
+export const BOOTSTRAP_TOKEN_VARIABLE = 'ARC_AUTH_BOOTSTRAP_TOKEN';
+export const FORCE_BOOTSTRAP_VARIABLE = 'ARC_AUTH_FORCE_BOOTSTRAP';
+export const MIN_BOOTSTRAP_TOKEN_LENGTH = 32;
+/** Longer strings are refused before any hashing, so a huge header cannot buy expensive work. */
+export const MAX_TOKEN_LENGTH = 1024;
+/**
+ * Generated tokens carry 256 random bits, so iterations cannot make guessing them harder; they
+ * protect a hand-picked ARC_AUTH_BOOTSTRAP_TOKEN if the file leaks. 100k costs ~30 ms on the thread
+ * pool, paid once per token per cache TTL.
+ */
+export const DEFAULT_HASH_ITERATIONS = 100_000;
+/** last_used_at is written at most this often per token: a busy token must not mean a write per request. */
+export const TOUCH_INTERVAL_MS = 60_000;
+
+const HASH_SCHEME = 'pbkdf2-sha256';
+const SALT_BYTES = 16;
+const KEY_BYTES = 32;
+const MAX_STORED_ITERATIONS = 10_000_000;
+
+export interface TokenInfo {
+  readonly id: number;
+  readonly name: string;
+  readonly description: string;
+  readonly permissions: readonly Permission[];
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date | null;
+  readonly enabled: boolean;
+  readonly expiresAt: Date | null;
+}
+
+/** A refused token operation; `status` and `message` are what Arc answers (`message` verbatim). */
+export class TokenStoreError extends Error {
+  constructor(readonly status: 400 | 404 | 409, message: string) {
+    super(message);
+    this.name = 'TokenStoreError';
+  }
+}
+
+export interface CreateTokenInput {
+  name: string;
+  description?: string;
+  /** Omitted: read,write. Empty: no permissions (Arc's RBAC-only token). */
+  permissions?: readonly string[];
+  /** A Go duration ("24h", "90m") or whole days ("7d"); omitted: never expires. */
+  expiresIn?: string;
+}
+
+export interface UpdateTokenInput {
+  name?: string;
+  description?: string;
+  permissions?: readonly string[];
+  /** Counted from now, like at creation. */
+  expiresIn?: string;
+}
+
+export interface CreatedToken {
+  /** The plaintext: shown to the caller once, never stored nor logged. */
+  readonly token: string;
+  readonly info: TokenInfo;
+}
+
+export interface BootstrapOptions {
+  /** ARC_AUTH_BOOTSTRAP_TOKEN: the secret of the first admin (or recovery) token instead of a random one. */
+  bootstrapToken?: string;
+  /** ARC_AUTH_FORCE_BOOTSTRAP: add (or re-key) an 'arc-recovery' admin token even when tokens exist. */
+  forceBootstrap?: boolean;
+}
+
+export interface BootstrappedToken {
+  readonly name: 'admin' | 'arc-recovery';
+  readonly id: number;
+  /** The plaintext, for the caller to print once to stderr. */
+  readonly token: string;
+}
+
+export interface TokenStoreOptions {
+  /** auth.db_path */
+  path: string;
+  hashIterations?: number;
+  /** Milliseconds since the epoch; tests move time with it. */
+  now?: () => number;
+  /** A failed background write (last_used_at); the store itself never logs. */
+  onBackgroundError?: (error: Error) => void;
+}
+
+/** base64url of 32 random bytes with '=' padding, 44 characters, like Arc's tokens. */
+export function generateToken(): string {
+  return randomBytes(32).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
+/** First 16 hex characters of sha256(token): finds a presented token's row without hashing every row. */
+export function lookupKey(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
+/** `$pbkdf2-sha256$<iterations>$<b64salt>$<b64key>`, derived on the thread pool. */
+export async function hashToken(token: string, iterations = DEFAULT_HASH_ITERATIONS): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const key = await derive(token, salt, iterations, KEY_BYTES);
+  return `$${HASH_SCHEME}$${iterations}$${unpadded(salt)}$${unpadded(key)}`;
+}
+
+/** True when `token` produces `stored`; malformed hashes verify nothing. */
+export async function verifyTokenHash(token: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 5 || parts[0] !== '' || parts[1] !== HASH_SCHEME) return false;
+  const iterations = Number(parts[2]);
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_STORED_ITERATIONS) return false;
+  const salt = Buffer.from(parts[3]!, 'base64');
+  const expected = Buffer.from(parts[4]!, 'base64');
+  if (salt.length === 0 || expected.length === 0) return false;
+  const actual = await derive(token, salt, iterations, expected.length);
+  return timingSafeEqual(actual, expected);
+}
+
+function derive(token: string, salt: Buffer, iterations: number, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    pbkdf2(token, salt, iterations, length, 'sha256', (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+function unpadded(bytes: Buffer): string {
+  return bytes.toString('base64').replace(/=+$/, '');
+}
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value);
+}
+
+/** Validates and orders permissions (read, write, delete, admin); an unknown one is Arc's 400. */
+export function parsePermissions(values: readonly string[]): Permission[] {
+  for (const value of values) {
+    if (!isPermission(value)) {
+      throw new TokenStoreError(400, `Invalid permission: ${value}. Valid permissions are: read, write, delete, admin`);
+    }
+  }
+  return PERMISSIONS.filter((permission) => values.includes(permission));
+}
+
+const GO_UNIT_NANOS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/**
+ * Milliseconds of an expires_in value, or null when invalid: a Go duration ("24h", "1h30m",
+ * "1.5h") or a whole number of days ("7d"), as Arc accepts. Zero and negative spans are refused
+ * (Arc would create a token that is already expired).
+ */
+export function parseExpiresIn(text: string): number | null {
+  const days = /^(\d+)d$/.exec(text);
+  if (days) {
+    const ms = Number(days[1]) * 86_400_000;
+    return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+  }
+  const piece = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let nanos = 0;
+  let at = text.startsWith('+') ? 1 : 0;
+  if (at === text.length) return null;
+  while (at < text.length) {
+    piece.lastIndex = at;
+    const match = piece.exec(text);
+    if (!match) return null;
+    nanos += Number(match[1]) * GO_UNIT_NANOS[match[2]!]!;
+    at = piece.lastIndex;
+  }
+  const ms = nanos / 1e6;
+  return ms > 0 && Number.isFinite(ms) ? ms : null;
+}
+
+const SCHEMA = [
+  `CREATE SEQUENCE IF NOT EXISTS api_tokens_id_seq START 1`,
+  // Names are kept unique by the store (under its lock) rather than by a UNIQUE index: DuckDB
+  // checks index constraints eagerly on UPDATE, which makes renames fragile.
+  `CREATE TABLE IF NOT EXISTS api_tokens (
+    id BIGINT PRIMARY KEY DEFAULT nextval('api_tokens_id_seq'),
+    name VARCHAR NOT NULL,
+    description VARCHAR NOT NULL DEFAULT '',
+    hash VARCHAR NOT NULL,
+    lookup VARCHAR NOT NULL,
+    permissions VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    last_used_at TIMESTAMP,
+    enabled BOOLEAN NOT NULL DEFAULT true,
+    expires_at TIMESTAMP
+  )`,
+];
+
+const INFO_COLUMNS = 'id, name, description, permissions, created_at, last_used_at, enabled, expires_at';
+
+/** Timestamps are bound as µs since the epoch; DuckDB stores them as UTC TIMESTAMP. */
+const AT = (placeholder: string) => `make_timestamp(${placeholder}::BIGINT)`;
+
+/**
+ * API tokens in a DuckDB file (`auth.db_path`). Only salted PBKDF2 hashes are stored; a lookup key
+ * per token, mirrored in memory, turns away unknown tokens with one SHA-256 and no database or
+ * PBKDF2 work. Every database call runs through one queue: DuckDB gets one statement at a time,
+ * and a name check and its insert cannot interleave with another writer.
+ */
+export class TokenStore {
+  private queueTail: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** lookup key -> ids (more than one only on a 64-bit prefix collision). */
+  private readonly idsByLookup = new Map<string, Set<number>>();
+  private readonly lookupById = new Map<number, string>();
+  private readonly lastTouched = new Map<number, number>();
+  private readonly iterations: number;
+  private readonly now: () => number;
+
+  private constructor(
+    readonly path: string,
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    private readonly options: TokenStoreOptions,
+  ) {
+    this.iterations = options.hashIterations ?? DEFAULT_HASH_ITERATIONS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens (creating if needed) the database file and its table. DuckDB locks the file to this process. */
+  static async open(options: TokenStoreOptions): Promise<TokenStore> {
+    const file = path.resolve(options.path);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    let instance: DuckDBInstance;
+    try {
+      instance = await duckdbApi.DuckDBInstance.create(file, { threads: '1' });
+    } catch (err) {
+      throw new Error(`cannot open the token store ${file}: ${(err as Error).message}`);
+    }
+    const connection = await instance.connect();
+    const store = new TokenStore(file, instance, connection, options);
+    try {
+      for (const statement of SCHEMA) await connection.run(statement);
+      fs.chmodSync(file, 0o600); // it holds credentials, even if only hashes
+      for (const row of await store.rows(`SELECT id, lookup FROM api_tokens`)) store.index(Number(row.id), String(row.lookup));
+    } catch (err) {
+      connection.closeSync();
+      instance.closeSync();
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Arc's first-start rules. With forceBootstrap: an 'arc-recovery' admin token gets the bootstrap
+   * token (or a random secret), created or re-keyed and re-enabled. Otherwise, only on an empty table:
+   * an 'admin' token with every permission. Returns what was created, with plaintexts to print once.
+   */
+  async bootstrap(options: BootstrapOptions): Promise<BootstrappedToken[]> {
+    const given = options.bootstrapToken;
+    if (given !== undefined) checkBootstrapToken(given);
+    if (options.forceBootstrap) {
+      const recovery = await this.ensureRecoveryToken(given);
+      return recovery ? [recovery] : [];
+    }
+    const secret = given ?? generateToken();
+    const hash = await hashToken(secret, this.iterations);
+    const description = given === undefined ? 'Initial admin token (auto-generated on first run)' : `Initial admin token (set via ${BOOTSTRAP_TOKEN_VARIABLE})`;
+    const created = await this.exclusive(async () => {
+      const count = await this.rows(`SELECT count(*) AS n FROM api_tokens`);
+      if (Number(count[0]!.n) > 0) return null;
+      return this.insert({ name: 'admin', description, permissions: ADMIN_PERMISSIONS, expiresAt: null }, hash, lookupKey(secret));
+    });
+    return created ? [{ name: 'admin', id: created.id, token: secret }] : [];
+  }
+
+  async create(input: CreateTokenInput): Promise<CreatedToken> {
+    const name = requireName(input.name);
+    const permissions = input.permissions === undefined ? DEFAULT_PERMISSIONS : parsePermissions(input.permissions);
+    const expiresAt = this.expiry(input.expiresIn, "Invalid expires_in format. Use duration like '24h' or '7d'");
+    const token = generateToken();
+    const hash = await hashToken(token, this.iterations);
+    const info = await this.exclusive(async () => {
+      await this.checkNameFree(name, null);
+      return this.insert({ name, description: input.description ?? '', permissions, expiresAt }, hash, lookupKey(token));
+    });
+    return { token, info };
+  }
+
+  async list(): Promise<TokenInfo[]> {
+    return this.exclusive(async () => (await this.rows(`SELECT ${INFO_COLUMNS} FROM api_tokens ORDER BY id`)).map(toInfo));
+  }
+
+  async get(id: number): Promise<TokenInfo | null> {
+    return this.exclusive(async () => {
+      const rows = await this.rows(`SELECT ${INFO_COLUMNS} FROM api_tokens WHERE id = $1`, [id]);
+      return rows.length > 0 ? toInfo(rows[0]!) : null;
+    });
+  }
+
+  /** Changes only the given fields; 404 when the id does not exist. */
+  async update(id: number, input: UpdateTokenInput): Promise<TokenInfo> {
+    const sets: string[] = [];
+    const values: SqlValue[] = [id];
+    const name = input.name === undefined ? undefined : requireName(input.name);
+    if (name !== undefined) sets.push(`name = $${values.push(name)}`);
+    if (input.description !== undefined) sets.push(`description = $${values.push(input.description)}`);
+    if (input.permissions !== undefined) sets.push(`permissions = $${values.push(parsePermissions(input.permissions).join(','))}`);
+    const expiresAt = this.expiry(input.expiresIn, 'Invalid expires_in format');
+    if (expiresAt !== null) sets.push(`expires_at = ${AT(`$${values.push(expiresAt.getTime() * 1000)}`)}`);
+    return this.exclusive(async () => {
+      if (name !== undefined) await this.checkNameFree(name, id);
+      const sql = sets.length > 0
+        ? `UPDATE api_tokens SET ${sets.join(', ')} WHERE id = $1 RETURNING ${INFO_COLUMNS}`
+        : `SELECT ${INFO_COLUMNS} FROM api_tokens WHERE id = $1`;
+      return toInfo(found(await this.rows(sql, values)));
+    });
+  }
+
+  async delete(id: number): Promise<void> {
+    await this.exclusive(async () => {
+      found(await this.rows(`DELETE FROM api_tokens WHERE id = $1 RETURNING id`, [id]));
+      this.unindex(id);
+      this.lastTouched.delete(id);
+    });
+  }
+
+  /** A new secret for the same id, name and permissions; the old secret stops working at once. */
+  async rotate(id: number): Promise<CreatedToken> {
+    const token = generateToken();
+    const hash = await hashToken(token, this.iterations);
+    const lookup = lookupKey(token);
+    const info = await this.exclusive(async () => {
+      const row = found(await this.rows(`UPDATE api_tokens SET hash = $2, lookup = $3 WHERE id = $1 RETURNING ${INFO_COLUMNS}`, [id, hash, lookup]));
+      this.unindex(id);
+      this.index(id, lookup);
+      return toInfo(row);
+    });
+    return { token, info };
+  }
+
+  /** Disables the token; it stays listed (revoking twice is not an error). */
+  async revoke(id: number): Promise<TokenInfo> {
+    return this.exclusive(async () => toInfo(found(await this.rows(`UPDATE api_tokens SET enabled = false WHERE id = $1 RETURNING ${INFO_COLUMNS}`, [id]))));
+  }
+
+  /** The token's info when it is known, enabled and not expired; otherwise null. */
+  async verify(token: string): Promise<TokenInfo | null> {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return null;
+    const lookup = lookupKey(token);
+    if (!this.idsByLookup.has(lookup)) return null;
+    const rows = await this.exclusive(() => this.rows(`SELECT ${INFO_COLUMNS}, hash FROM api_tokens WHERE lookup = $1`, [lookup]));
+    const now = this.now();
+    for (const row of rows) {
+      const info = toInfo(row);
+      if (!info.enabled || (info.expiresAt !== null && info.expiresAt.getTime() <= now)) continue;
+      if (!(await verifyTokenHash(token, String(row.hash)))) continue;
+      this.touch(info.id, now);
+      return info;
+    }
+    return null;
+  }
+
+  /** Waits for queued writes, checkpoints and releases the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.exclusive(async () => {
+      await this.connection.run('CHECKPOINT');
+    }).catch(() => undefined);
+    this.closed = true;
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  private async ensureRecoveryToken(given: string | undefined): Promise<BootstrappedToken | null> {
+    const secret = given ?? generateToken();
+    const hash = await hashToken(secret, this.iterations);
+    const lookup = lookupKey(secret);
+    const existing = await this.exclusive(() => this.rows(`SELECT id, hash, enabled FROM api_tokens WHERE name = 'arc-recovery'`));
+    const current = existing[0];
+    // A restart with the same variables leaves a working recovery token alone (and prints nothing).
+    if (current && given !== undefined && current.enabled === true && (await verifyTokenHash(given, String(current.hash)))) return null;
+    const id = await this.exclusive(async () => {
+      if (current) {
+        const id = Number(current.id);
+        await this.rows(`UPDATE api_tokens SET hash = $2, lookup = $3, enabled = true, expires_at = NULL, permissions = $4 WHERE id = $1`, [
+          id, hash, lookup, ADMIN_PERMISSIONS.join(','),
+        ]);
+        this.unindex(id);
+        this.index(id, lookup);
+        return id;
+      }
+      const description = `Recovery admin token added via ${FORCE_BOOTSTRAP_VARIABLE}`;
+      return (await this.insert({ name: 'arc-recovery', description, permissions: ADMIN_PERMISSIONS, expiresAt: null }, hash, lookup)).id;
+    });
+    return { name: 'arc-recovery', id, token: secret };
+  }
+
+  private async insert(
+    fields: { name: string; description: string; permissions: readonly Permission[]; expiresAt: Date | null },
+    hash: string,
+    lookup: string,
+  ): Promise<TokenInfo> {
+    const rows = await this.rows(
+      `INSERT INTO api_tokens (name, description, hash, lookup, permissions, created_at, enabled, expires_at)
+       VALUES ($1, $2, $3, $4, $5, ${AT('$6')}, true, ${AT('$7')}) RETURNING ${INFO_COLUMNS}`,
+      [fields.name, fields.description, hash, lookup, fields.permissions.join(','), this.now() * 1000, fields.expiresAt === null ? null : fields.expiresAt.getTime() * 1000],
+    );
+    const info = toInfo(rows[0]!);
+    this.index(info.id, lookup);
+    return info;
+  }
+
+  private async checkNameFree(name: string, exceptId: number | null): Promise<void> {
+    const rows = await this.rows(`SELECT id FROM api_tokens WHERE name = $1`, [name]);
+    if (rows.some((row) => Number(row.id) !== exceptId)) throw new TokenStoreError(409, `token with name '${name}' already exists`);
+  }
+
+  private expiry(expiresIn: string | undefined, message: string): Date | null {
+    if (expiresIn === undefined) return null;
+    const ms = parseExpiresIn(expiresIn);
+    if (ms === null) throw new TokenStoreError(400, message);
+    return new Date(this.now() + ms);
+  }
+
+  private touch(id: number, now: number): void {
+    const last = this.lastTouched.get(id);
+    if (last !== undefined && now - last < TOUCH_INTERVAL_MS) return;
+    this.lastTouched.set(id, now);
+    this.exclusive(() => this.rows(`UPDATE api_tokens SET last_used_at = ${AT('$2')} WHERE id = $1`, [id, now * 1000])).catch((err: unknown) => {
+      if (!this.closed) this.options.onBackgroundError?.(err as Error);
+    });
+  }
+
+  private index(id: number, lookup: string): void {
+    this.lookupById.set(id, lookup);
+    let ids = this.idsByLookup.get(lookup);
+    if (!ids) this.idsByLookup.set(lookup, (ids = new Set()));
+    ids.add(id);
+  }
+
+  private unindex(id: number): void {
+    const lookup = this.lookupById.get(id);
+    if (lookup === undefined) return;
+    this.lookupById.delete(id);
+    const ids = this.idsByLookup.get(lookup);
+    ids?.delete(id);
+    if (ids?.size === 0) this.idsByLookup.delete(lookup);
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the token store is closed'));
+    const result = this.queueTail.then(work);
+    this.queueTail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async rows(sql: string, values: SqlValue[] = []): Promise<Array<Record<string, unknown>>> {
+    const reader = await this.connection.runAndReadAll(sql, values);
+    return reader.getRowObjectsJS() as Array<Record<string, unknown>>;
+  }
+}
+
+function checkBootstrapToken(token: string): void {
+  if (token.length < MIN_BOOTSTRAP_TOKEN_LENGTH) {
+    throw new Error(`${BOOTSTRAP_TOKEN_VARIABLE} must be at least ${MIN_BOOTSTRAP_TOKEN_LENGTH} characters long (it has ${token.length})`);
+  }
+  if (token.length > MAX_TOKEN_LENGTH) throw new Error(`${BOOTSTRAP_TOKEN_VARIABLE} must be at most ${MAX_TOKEN_LENGTH} characters long`);
+  if (/\s/.test(token)) throw new Error(`${BOOTSTRAP_TOKEN_VARIABLE} must not contain whitespace (clients could not send it in a header)`);
+}
+
+function requireName(name: string): string {
+  if (name.trim() === '') throw new TokenStoreError(400, 'Token name is required');
+  return name;
+}
+
+function found<T>(rows: T[]): T {
+  if (rows.length === 0) throw new TokenStoreError(404, 'Token not found');
+  return rows[0]!;
+}
+
+function toInfo(row: Record<string, unknown>): TokenInfo {
+  const permissions = String(row.permissions ?? '');
+  return {
+    id: Number(row.id),
+    name: String(row.name),
+    description: String(row.description ?? ''),
+    permissions: permissions === '' ? [] : permissions.split(',').filter(isPermission),
+    createdAt: row.created_at as Date,
+    lastUsedAt: (row.last_used_at as Date | null) ?? null,
+    enabled: row.enabled === true,
+    expiresAt: (row.expires_at as Date | null) ?? null,
+  };
+}

@@ -17,7 +17,7 @@ const rows = (m: string, first: number, n: number, extra: Record<string, unknown
     },
   });
 
-async function eventually(check: () => boolean, what: string, ms = 5000): Promise<void> {
+async function eventually(check: () => boolean, what: string, ms = 20000): Promise<void> {
   const until = Date.now() + ms;
   while (!check()) {
     if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
@@ -41,7 +41,7 @@ test('a buffer flushes when it reaches max_buffer_size rows, and when it reaches
     await eventually(() => listFiles(path.join(server.root, 'f', 'bysize')).length > 0, 'the size flush');
     const started = Date.now(); // before the request: the buffer's first row cannot be older
     assert.equal((await writeMsgpack(server, rows('byage', 0, 10), 'f')).status, 204);
-    await eventually(() => listFiles(path.join(server.root, 'f', 'byage')).length > 0, 'the age flush', 3000);
+    await eventually(() => listFiles(path.join(server.root, 'f', 'byage')).length > 0, 'the age flush');
     assert.ok(Date.now() - started >= 290, 'not before its age');
     assert.deepEqual(await storedSeqs(server.root, 'f', 'byage'), Array.from({ length: 10 }, (_, i) => i));
   } finally {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../log.js';
-import type { Route } from '../server/router.js';
+import type { Route, RoutePermission } from '../server/router.js';
 import {
   BOOTSTRAP_TOKEN_VARIABLE,
   FORCE_BOOTSTRAP_VARIABLE,
@@ -27,10 +27,10 @@ export interface Principal {
 }
 
 /** What a route needs: 'public' = nothing, 'any' = any valid token, else that permission (admin satisfies all). */
-export type RoutePermission = Permission | 'public' | 'any';
+export type { RoutePermission };
 
 /** A route with its permission tier (arc-spec §2); to be merged into Route. */
-export type AuthRoute = Route & { permission: RoutePermission };
+export type AuthRoute = Route;
 
 /** The outcome of checking a request; failures carry Arc's status and `{"success":false,"error":…}` message. */
 export type AuthOutcome =

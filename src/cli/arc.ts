@@ -5,6 +5,7 @@ import { renderDefaultToml } from '../config/toml-template.js';
 import { bench } from './bench/bench-command.js';
 import { profile } from './profile/profile-command.js';
 import { stats } from './stats-command.js';
+import { token } from './token-command.js';
 import { serve, UsageError } from './serve.js';
 
 const HELP = `arc-ts — Arc-compatible time-series database
@@ -16,6 +17,7 @@ commands:
   bench [options]         load a running server and report records/s, latency, CPU (arc bench --help)
   profile [seconds]       CPU profile of the running server: flamegraph, stage table (arc profile --help)
   stats [--watch]         the server's stage timings and counters as a table (arc stats --help)
+  token create|list|revoke|rotate   manage API tokens (arc token --help)
   config                  print a documented arc.toml with every key and its default
   version                 print the version
   help                    this text
@@ -40,6 +42,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'stats':
       process.exitCode = await stats(args);
+      return;
+    case 'token':
+      process.exitCode = await token(args);
       return;
     case 'config':
       process.stdout.write(renderDefaultToml());

@@ -30,24 +30,15 @@ export async function serve(args: string[], version: string): Promise<void> {
   const log = createLogger(config.log.level, config.log.format);
   for (const warning of loaded.warnings) log.warn(warning);
 
-  let server: ArcServer;
-  try {
-    server = await ArcServer.start(config, log, version);
-  } catch (err) {
-    log.error('start-up failed', { error: (err as Error).message });
-    process.exit(1);
-  }
-  log.info('arc-ts listening', {
-    url: server.url,
-    port: server.port,
-    data: path.resolve(config.storage.localPath),
-    config: loaded.file ?? 'embedded defaults',
-    version,
-    pid: process.pid,
-  });
-
+  // Signal handlers come first: a SIGTERM during start-up must not kill the process outright.
+  let server: ArcServer | null = null;
   let stopping = false;
+  let pendingSignal: string | null = null;
   const stop = async (signal: string) => {
+    if (server === null) {
+      pendingSignal ??= signal; // honoured once start-up completes
+      return;
+    }
     if (stopping) {
       log.warn('shutdown already in progress', { signal });
       return;
@@ -64,6 +55,22 @@ export async function serve(args: string[], version: string): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  try {
+    server = await ArcServer.start(config, log, version);
+  } catch (err) {
+    log.error('start-up failed', { error: (err as Error).message });
+    process.exit(1);
+  }
+  log.info('arc-ts listening', {
+    url: server.url,
+    port: server.port,
+    data: path.resolve(config.storage.localPath),
+    config: loaded.file ?? 'embedded defaults',
+    version,
+    pid: process.pid,
+  });
+  if (pendingSignal !== null) void stop(pendingSignal);
 }
 
 export class UsageError extends Error {}

@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
-import { serverUrl } from './profile/profile-command.js';
+import { authorization, serverUrl } from './profile/profile-command.js';
 
-export const STATS_HELP = `usage: arc stats [--watch [SECONDS]] [--url URL] [--data DIR]
+export const STATS_HELP = `usage: arc stats [--watch [SECONDS]] [--url URL] [--data DIR] [--token TOKEN]
 
 Prints the server's own measurements (GET /api/v1/metrics) as a table: time per pipeline stage
 (request path: decompress, decode, append; flush workers: sort, encode, fsync, publish) with count,
 p50/p95/p99, and the counters and gauges of ingestion and storage. --watch refreshes every SECONDS
-(default 2) and shows rates since the previous refresh.
+(default 2) and shows rates since the previous refresh. With authentication on (and auth.metrics_public
+off) it needs a token (--token or ARC_TOKEN).
 `;
 
 type Series = { labels: Record<string, string>; value?: number; count?: number; sum_seconds?: number; p50_ms?: number; p95_ms?: number; p99_ms?: number };
@@ -15,7 +16,7 @@ type Snapshot = Record<string, Series[] | string>;
 export async function stats(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { watch: { type: 'boolean', default: false }, url: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', default: false } },
+    options: { watch: { type: 'boolean', default: false }, url: { type: 'string' }, data: { type: 'string' }, token: { type: 'string' }, help: { type: 'boolean', default: false } },
     allowPositionals: true,
   });
   if (values.help) {
@@ -27,7 +28,7 @@ export async function stats(argv: string[]): Promise<number> {
   if (!(interval > 0)) throw new Error(`the watch interval must be a positive number of seconds; got ${JSON.stringify(positionals[0])}`);
   let previous: { snapshot: Snapshot; at: number } | null = null;
   for (;;) {
-    const response = await fetch(new URL('/api/v1/metrics', url));
+    const response = await fetch(new URL('/api/v1/metrics', url), { headers: authorization(values.token) });
     if (!response.ok) throw new Error(`GET /api/v1/metrics: ${response.status} ${await response.text()}`);
     const snapshot = (await response.json()) as Snapshot;
     const at = performance.now();

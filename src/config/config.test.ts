@@ -34,8 +34,10 @@ test('embedded defaults match Arc (arc-spec §12)', () => {
   assert.equal(config.ingest.compression, 'snappy');
   assert.equal(config.wal.enabled, false);
   assert.equal(config.wal.directory, './data/wal');
-  assert.equal(config.auth.enabled, false);
+  assert.equal(config.auth.enabled, true);
   assert.equal(config.auth.dbPath, './data/arc.db');
+  assert.equal(config.auth.cacheTtlSec, 30);
+  assert.equal(config.auth.metricsPublic, false);
 });
 
 test('sizes: "8MB", "1GB", "512 KiB", "1.5GB", plain bytes; nonsense is null', () => {
@@ -98,7 +100,6 @@ test('a bad value stops start-up with a message naming the key and its source', 
 
 test('features that are not built refuse to start rather than pretend', () => {
   refused({ ARC_WAL_ENABLED: 'true' }, /wal\.enabled .*not built yet.*ARC_WAL_ENABLED=false/);
-  refused({ ARC_AUTH_ENABLED: 'true' }, /auth\.enabled .*not built yet/);
   refused({ ARC_STORAGE_BACKEND: 's3' }, /storage\.backend .*local file system only/);
   refused({ ARC_SERVER_TLS_ENABLED: 'true' }, /tls_cert_file and server\.tls_key_file/);
 });

@@ -28,7 +28,7 @@ export interface ArcConfig {
     flushWorkers: number;
   };
   wal: { enabled: boolean; directory: string };
-  auth: { enabled: boolean; dbPath: string };
+  auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
   query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string };
   log: { level: LogLevel; format: 'console' | 'json' };
@@ -169,7 +169,13 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       flushWorkers: get<number>('ingest.flush_workers'),
     },
     wal: { enabled: get<boolean>('wal.enabled'), directory: get<string>('wal.directory') },
-    auth: { enabled: get<boolean>('auth.enabled'), dbPath: get<string>('auth.db_path') },
+    auth: {
+      enabled: get<boolean>('auth.enabled'),
+      dbPath: get<string>('auth.db_path'),
+      cacheTtlSec: get<number>('auth.cache_ttl'),
+      maxCacheSize: get<number>('auth.max_cache_size'),
+      metricsPublic: get<boolean>('auth.metrics_public'),
+    },
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     query: {
       timeoutSec: get<number>('query.timeout'),
@@ -198,11 +204,6 @@ function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Ma
   if (config.wal.enabled) {
     throw new ConfigError(
       `wal.enabled${where('wal.enabled')} is true, but the write-ahead log is not built yet; acknowledged writes would not survive a crash. Set ARC_WAL_ENABLED=false`,
-    );
-  }
-  if (config.auth.enabled) {
-    throw new ConfigError(
-      `auth.enabled${where('auth.enabled')} is true, but authentication is not built yet; every route would be open. Set ARC_AUTH_ENABLED=false`,
     );
   }
 }

@@ -134,10 +134,11 @@ export const KEYS: readonly KeySpec[] = [
   k('wal.recovery_batch_size', 'ignored', 10000, int(1), 'Arc replay batch size; not used by arc-ts.'),
   k('wal.buffer_size', 'ignored', 10000, int(1), 'Arc WAL queue length; not used by arc-ts.'),
 
-  k('auth.enabled', 'planned', false, bool, 'Token authentication (not built yet; every route is open).'),
-  k('auth.db_path', 'planned', './data/arc.db', str, 'Token store.'),
-  k('auth.cache_ttl', 'planned', 30, int(0), 'Seconds a verified token stays cached.'),
-  k('auth.max_cache_size', 'planned', 1000, int(1), 'Verified tokens kept in the cache.'),
+  k('auth.enabled', 'active', true, bool, 'Token authentication; false opens every route. The first start prints an admin token once (ARC_AUTH_BOOTSTRAP_TOKEN chooses it).'),
+  k('auth.db_path', 'active', './data/arc.db', str, 'Token store (a DuckDB file); tokens are kept only as salted PBKDF2 hashes.'),
+  k('auth.cache_ttl', 'active', 30, int(0), 'Seconds a verified token stays cached (revocation takes effect at once anyway).'),
+  k('auth.max_cache_size', 'active', 1000, int(1), 'Verified tokens kept in the cache.'),
+  k('auth.metrics_public', 'active', false, bool, 'Serve /metrics and /api/v1/metrics without a token (arc-ts only; Arc always does).'),
 
   k('query.timeout', 'active', 300, int(1), 'Query time limit in seconds; longer queries are stopped with 504.'),
   k('query.slow_query_threshold_ms', 'active', 0, int(0), 'Log queries slower than this many ms (0 = off).'),
@@ -182,4 +183,5 @@ export const NON_KEY_ENV = new Set([
   'ARC_STORAGE_S3_ACCESS_KEY',
   'ARC_STORAGE_S3_SECRET_KEY',
   'ARC_TEST_CONCURRENCY',
+  'ARC_TOKEN',
 ]);

@@ -10,6 +10,7 @@ import type { ArcConfig } from '../config/config.js';
 import { decodeUtf8 } from '../ingest/msgpack-reader.js';
 import type { Logger } from '../log.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
+import { AuthService, bootstrapOptionsFromEnv, formatBootstrapBanner } from '../auth/auth-service.js';
 import { QueryEngine } from '../duckdb/query-engine.js';
 import { QueryService } from '../query/query-service.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
@@ -60,7 +61,19 @@ export class ArcServer {
     let flushPool: FlushPool | null = null;
     let metrics: ServerMetrics | null = null;
     let engine: QueryEngine | null = null;
+    let auth: AuthService | null = null;
     try {
+      if (config.auth.enabled) {
+        auth = await AuthService.open({
+          dbPath: path.resolve(config.auth.dbPath),
+          cacheTtlSeconds: config.auth.cacheTtlSec,
+          maxCacheSize: config.auth.maxCacheSize,
+          bootstrap: bootstrapOptionsFromEnv(process.env),
+          log,
+        });
+        // The only time a generated token is shown: on stderr, never in the log.
+        process.stderr.write(formatBootstrapBanner(auth.bootstrapTokens));
+      }
       flushPool = await FlushPool.start({
         root,
         compression: config.ingest.compression,
@@ -98,12 +111,13 @@ export class ArcServer {
         profiler: new Profiler(flushPool),
         queries,
         root,
+        auth,
         decodeContext: { interner: new StringInterner(decodeUtf8), nowMicros },
         log,
         startedAt: performance.now(),
         ready: false,
       };
-      const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics);
+      const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth);
       await listen(server, config.server.host, config.server.port);
       const address = server.address() as AddressInfo;
       const scheme = config.server.tls.enabled ? 'https' : 'http';
@@ -120,6 +134,7 @@ export class ArcServer {
     } catch (err) {
       metrics?.close();
       engine?.close();
+      await auth?.close();
       await flushPool?.close();
       fs.rmSync(infoPath, { force: true });
       throw err;
@@ -155,6 +170,7 @@ export class ArcServer {
     }
     await this.flushPool.close();
     this.engine.close();
+    await this.state.auth?.close();
     this.state.metrics.close();
     fs.rmSync(this.infoPath, { force: true });
     return lost;

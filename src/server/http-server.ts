@@ -1,19 +1,20 @@
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { AuthService } from '../auth/auth-service.js';
 import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
-import { CORS_PREFLIGHT_HEADERS, sendError, sendNoContent } from './respond.js';
+import { CORS_PREFLIGHT_HEADERS, sendError, sendJson, sendNoContent } from './respond.js';
 import type { Router } from './router.js';
 
 /**
  * node:http (or https) with Arc's timeouts, CORS preflight, 404/405 bodies and one error
  * handler: ArcErrors render in the route's envelope, anything else is a logged 500.
  */
-export function createHttpServer(config: ArcConfig, router: Router, log: Logger, metrics: ServerMetrics): http.Server {
-  const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, metrics, req, res);
+export function createHttpServer(config: ArcConfig, router: Router, log: Logger, metrics: ServerMetrics, auth: AuthService | null): http.Server {
+  const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, metrics, auth, req, res);
   const server = config.server.tls.enabled
     ? https.createServer(
         { cert: fs.readFileSync(config.server.tls.certFile), key: fs.readFileSync(config.server.tls.keyFile) },
@@ -28,7 +29,7 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger,
   return server;
 }
 
-async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, auth: AuthService | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now();
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
@@ -41,12 +42,28 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, req
     return;
   }
   const match = router.match(method, path);
+  const rawQuery = queryAt < 0 ? '' : url.slice(queryAt + 1);
+  if (auth !== null) {
+    // Before the body is read; an unknown route needs a valid token too (Arc: 401 before 404).
+    const required = match.kind === 'found' ? match.route.permission : 'any';
+    if (required !== 'public') {
+      let outcome = auth.check(req.headers, rawQuery, required);
+      if (outcome instanceof Promise) outcome = await outcome;
+      if (!outcome.ok) {
+        const code = outcome.status === 401 ? 'ARC_ERR_UNAUTHORIZED' : 'ARC_ERR_FORBIDDEN';
+        metrics.rejectedRequest(code);
+        if (!req.complete) res.shouldKeepAlive = false;
+        sendJson(res, outcome.status, { success: false, error: outcome.error, code });
+        return;
+      }
+    }
+  }
   try {
     if (match.kind === 'none') throw new ArcError('ARC_ERR_NOT_FOUND', `Cannot ${method} ${path}`);
     if (match.kind === 'wrong-method') {
       throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
     }
-    await match.route.handler({ req, res, path, rawQuery: queryAt < 0 ? '' : url.slice(queryAt + 1), params: match.params, startedAt: started });
+    await match.route.handler({ req, res, path, rawQuery, params: match.params, startedAt: started });
     if (metrics.timings) metrics.httpLatency(match.route.path).observeMs(performance.now() - started);
   } catch (err) {
     const error = err instanceof ArcError ? err : internalError(err, log, method, path);

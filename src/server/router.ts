@@ -14,12 +14,16 @@ export interface RequestContext {
 
 export type Handler = (context: RequestContext) => void | Promise<void>;
 
+/** Who may call a route (arc-spec §2): anyone, any valid token, or a token with this permission ('admin' passes all). */
+export type RoutePermission = 'public' | 'any' | 'read' | 'write' | 'delete' | 'admin';
+
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Literal segments and `:name` parameters, e.g. `/api/v1/databases/:name`. */
   path: string;
   handler: Handler;
   envelope: Envelope;
+  permission: RoutePermission;
 }
 
 export type RouteMatch =

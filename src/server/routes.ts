@@ -4,7 +4,9 @@ import { ArcError } from '../errors.js';
 import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { AuthService } from '../auth/auth-service.js';
 import type { QueryService } from '../query/query-service.js';
+import { authRoutes } from './auth-routes.js';
 import type { Profiler } from './profiler.js';
 import {
   createDatabase,
@@ -29,6 +31,8 @@ export interface ServerState {
   readonly metrics: ServerMetrics;
   readonly profiler: Profiler;
   readonly queries: QueryService;
+  /** Null when auth.enabled is false: every route is open. */
+  readonly auth: AuthService | null;
   /** storage.local_path, resolved. */
   readonly root: string;
   readonly log: Logger;
@@ -38,37 +42,40 @@ export interface ServerState {
 }
 
 export function buildRoutes(state: ServerState): Route[] {
+  const metricsPermission = state.config.auth.metricsPublic ? 'public' : 'any';
   const flush = async ({ res }: RequestContext) => {
     await state.buffers.flushAll();
     sendJson(res, 200, { status: 'success', message: 'All buffers flushed' });
   };
   return [
-    { method: 'GET', path: '/health', envelope: 'plain', handler: ({ res }) => health(state, res) },
-    { method: 'GET', path: '/ready', envelope: 'plain', handler: ({ res }) => ready(state, res) },
-    { method: 'POST', path: '/api/v1/write/msgpack', envelope: 'plain', handler: (context) => writeMsgpack(state, context) },
-    { method: 'POST', path: '/write', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, 'db') },
-    { method: 'POST', path: '/api/v2/write', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, 'bucket') },
-    { method: 'POST', path: '/api/v1/write/line-protocol', envelope: 'plain', handler: (context) => writeLineProtocol(state, context, null) },
-    { method: 'GET', path: '/ping', envelope: 'plain', handler: ping },
-    { method: 'POST', path: '/api/v1/write/flush', envelope: 'plain', handler: flush },
-    { method: 'POST', path: '/api/v1/write/line-protocol/flush', envelope: 'plain', handler: flush },
-    { method: 'GET', path: '/metrics', envelope: 'plain', handler: (context) => metrics(state, context) },
+    { method: 'GET', path: '/health', envelope: 'plain', permission: 'public', handler: ({ res }) => health(state, res) },
+    { method: 'GET', path: '/ready', envelope: 'plain', permission: 'public', handler: ({ res }) => ready(state, res) },
+    { method: 'POST', path: '/api/v1/write/msgpack', envelope: 'plain', permission: 'write', handler: (context) => writeMsgpack(state, context) },
+    { method: 'POST', path: '/write', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, 'db') },
+    { method: 'POST', path: '/api/v2/write', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, 'bucket') },
+    { method: 'POST', path: '/api/v1/write/line-protocol', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, null) },
+    { method: 'GET', path: '/ping', envelope: 'plain', permission: 'public', handler: ping },
+    { method: 'POST', path: '/api/v1/write/flush', envelope: 'plain', permission: 'admin', handler: flush },
+    { method: 'POST', path: '/api/v1/write/line-protocol/flush', envelope: 'plain', permission: 'admin', handler: flush },
+    { method: 'GET', path: '/metrics', envelope: 'plain', permission: metricsPermission, handler: (context) => metrics(state, context) },
     {
       method: 'GET',
       path: '/api/v1/metrics',
       envelope: 'plain',
+      permission: metricsPermission,
       handler: ({ res }) => sendJson(res, 200, { timestamp: rfc3339(new Date()), ...state.metrics.registry.snapshot() }),
     },
-    { method: 'POST', path: '/api/v1/debug/profile', envelope: 'plain', handler: (context) => profile(state, context) },
-    { method: 'POST', path: '/api/v1/query', envelope: 'query', handler: (context) => queryJson(state, context) },
-    { method: 'POST', path: '/api/v1/query/arrow', envelope: 'arrow', handler: (context) => queryArrow(state, context) },
-    { method: 'POST', path: '/api/v1/query/estimate', envelope: 'estimate', handler: (context) => queryEstimate(state, context) },
-    { method: 'GET', path: '/api/v1/query/:measurement', envelope: 'query', handler: (context) => queryMeasurement(state, context) },
-    { method: 'GET', path: '/api/v1/measurements', envelope: 'plain', handler: (context) => measurements(state, context) },
-    { method: 'GET', path: '/api/v1/databases', envelope: 'plain', handler: (context) => listDatabasesRoute(state, context) },
-    { method: 'POST', path: '/api/v1/databases', envelope: 'plain', handler: (context) => createDatabase(state, context) },
-    { method: 'GET', path: '/api/v1/databases/:name', envelope: 'plain', handler: (context) => getDatabase(state, context) },
-    { method: 'GET', path: '/api/v1/databases/:name/measurements', envelope: 'plain', handler: (context) => databaseMeasurements(state, context) },
+    { method: 'POST', path: '/api/v1/debug/profile', envelope: 'plain', permission: 'admin', handler: (context) => profile(state, context) },
+    { method: 'POST', path: '/api/v1/query', envelope: 'query', permission: 'read', handler: (context) => queryJson(state, context) },
+    { method: 'POST', path: '/api/v1/query/arrow', envelope: 'arrow', permission: 'read', handler: (context) => queryArrow(state, context) },
+    { method: 'POST', path: '/api/v1/query/estimate', envelope: 'estimate', permission: 'read', handler: (context) => queryEstimate(state, context) },
+    { method: 'GET', path: '/api/v1/query/:measurement', envelope: 'query', permission: 'read', handler: (context) => queryMeasurement(state, context) },
+    { method: 'GET', path: '/api/v1/measurements', envelope: 'plain', permission: 'read', handler: (context) => measurements(state, context) },
+    { method: 'GET', path: '/api/v1/databases', envelope: 'plain', permission: 'any', handler: (context) => listDatabasesRoute(state, context) },
+    { method: 'POST', path: '/api/v1/databases', envelope: 'plain', permission: 'admin', handler: (context) => createDatabase(state, context) },
+    { method: 'GET', path: '/api/v1/databases/:name', envelope: 'plain', permission: 'any', handler: (context) => getDatabase(state, context) },
+    { method: 'GET', path: '/api/v1/databases/:name/measurements', envelope: 'plain', permission: 'any', handler: (context) => databaseMeasurements(state, context) },
+    ...(state.auth ? authRoutes(state.auth) : []),
   ];
 }
 
@@ -77,10 +84,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 /**
  * POST /api/v1/debug/profile?seconds=N&kind=cpu|heap: profiles every thread for N seconds and
  * answers with the profiles (`arc profile` turns them into files, a flamegraph and a stage table).
- * While authentication is off it is open only to loopback clients; with auth it will need admin.
+ * It needs an admin token; while authentication is off it is open only to loopback clients.
  */
 async function profile(state: ServerState, { req, res, rawQuery }: RequestContext): Promise<void> {
-  if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
+  if (!state.auth && !LOOPBACK.has(req.socket.remoteAddress ?? '')) {
     throw new ArcError('ARC_ERR_FORBIDDEN', 'profiling is only open to loopback clients while authentication is disabled');
   }
   const query = new URLSearchParams(rawQuery);

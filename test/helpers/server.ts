@@ -40,6 +40,7 @@ export async function startServer(options: { root?: string; env?: Record<string,
     ARC_STORAGE_LOCAL_PATH: root,
     ARC_LOG_FORMAT: 'json',
     ARC_INGEST_FLUSH_WORKERS: '1',
+    ARC_AUTH_ENABLED: 'false', // tests of authentication turn it on
     ...options.env,
   };
   const child = spawn(process.execPath, [ARC_BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,7 +84,7 @@ export function attach(child: ChildProcess, root: string): Promise<TestServer> {
 export async function startExpectingFailure(env: Record<string, string>, cwd = tempDir('arc-cwd-')): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [ARC_BIN, 'serve'], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ARC_SERVER_PORT: '0', ARC_SERVER_HOST: '127.0.0.1', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ARC_SERVER_PORT: '0', ARC_SERVER_HOST: '127.0.0.1', ARC_AUTH_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -26,7 +26,7 @@ percentiles, errors, and the CPU and memory both the server and the bench used.
   --database NAME          x-arc-database (default bench)
   --url URL                server (default: the server recorded in the data directory, else http://127.0.0.1:8000)
   --path PATH              request path (default by mode)
-  --token TOKEN            sent as Authorization: Bearer TOKEN
+  --token TOKEN            sent as Authorization: Bearer TOKEN (default: ARC_TOKEN); --verify flushes, so admin
   --pid PID                server process to sample (default: from the data directory when local)
   --data DIR               storage root (default storage.local_path of arc.toml / ARC_*)
   --verify                 flush, then count stored rows per measurement against acknowledged records
@@ -85,7 +85,8 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const url = values.url ?? info?.url ?? 'http://127.0.0.1:8000';
   const pid = values.pid !== undefined ? positiveInt('--pid', values.pid) : serverPidFor(url, info);
   const headers: Record<string, string> = { 'content-type': mode === 'lp' ? 'text/plain' : 'application/msgpack', 'x-arc-database': values.database! };
-  if (values.token) headers.authorization = `Bearer ${values.token}`;
+  const token = values.token ?? process.env.ARC_TOKEN;
+  if (token) headers.authorization = `Bearer ${token}`;
 
   const log = (line: string) => {
     if (!values.quiet) process.stderr.write(`${line}\n`);
@@ -97,7 +98,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const before = values.verify ? await countAfterFlush(url, headers, root, values.database!) : null;
   log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
   const sampler = pid !== null ? new ProcessSampler(pid) : null;
-  const remoteSampler = pid === null ? new MetricsSampler(url, values.token ? { authorization: headers.authorization! } : {}) : null;
+  const remoteSampler = pid === null ? new MetricsSampler(url, token ? { authorization: headers.authorization! } : {}) : null;
   const ownStart = process.cpuUsage();
   const load = await runLoad({
     url,

@@ -6,7 +6,7 @@ import { readServerInfo } from '../../server/arc-server.js';
 import { analyze, cpuTree, formatAnalysis, heapTree, type CpuProfile, type HeapProfile, type NamedProfile, type TreeNode } from './analyze.js';
 import { renderFlamegraph } from './flamegraph.js';
 
-export const PROFILE_HELP = `usage: arc profile [seconds] [--heap] [--url URL] [--data DIR] [--out DIR]
+export const PROFILE_HELP = `usage: arc profile [seconds] [--heap] [--url URL] [--data DIR] [--out DIR] [--token TOKEN]
 
 Records a profile of the running server for [seconds] (default 60) without restarting it: the main
 thread (HTTP, decoding, buffers) and every flush worker (sorting, Parquet encoding, file I/O). Run a
@@ -19,7 +19,8 @@ the current directory) and prints:
   the share of each pipeline stage and the top 20 functions by self time
 
 --heap records a sampling heap profile instead (what allocates memory): .heapprofile files and a
-flamegraph of allocated bytes. The server must be local (loopback) while authentication is off.
+flamegraph of allocated bytes. Needs an admin token (--token or ARC_TOKEN); while authentication is
+off, the server must be local (loopback).
 `;
 
 interface ProfileResponse {
@@ -38,6 +39,7 @@ export async function profile(argv: string[]): Promise<number> {
       url: { type: 'string' },
       data: { type: 'string' },
       out: { type: 'string', default: '.' },
+      token: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -54,6 +56,7 @@ export async function profile(argv: string[]): Promise<number> {
   process.stderr.write(`recording a ${kind} profile of ${url} for ${seconds} s...\n`);
   const response = await fetch(new URL(`/api/v1/debug/profile?seconds=${seconds}&kind=${kind}`, url), {
     method: 'POST',
+    headers: authorization(values.token),
     signal: AbortSignal.timeout((seconds + 120) * 1000),
   });
   if (!response.ok) throw new Error(`the server refused: ${response.status} ${await response.text()}`);
@@ -80,6 +83,12 @@ export async function profile(argv: string[]): Promise<number> {
 
   process.stdout.write(`${written.join('\n')}\n\n${formatAnalysis(analyze(trees, unit))}\n`);
   return 0;
+}
+
+/** `Authorization: Bearer …` from --token or ARC_TOKEN, when given. */
+export function authorization(token: string | undefined): Record<string, string> {
+  const value = token ?? process.env.ARC_TOKEN;
+  return value ? { authorization: `Bearer ${value}` } : {};
 }
 
 /** The URL of the server recorded in the data directory (storage.local_path of arc.toml / ARC_*). */

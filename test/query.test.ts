@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { tableFromIPC } from 'apache-arrow';
+import { encode, f64, i64, u64 } from './helpers/msgpack.js';
+import { flush, get, post, startServer, writeMsgpack, type TestServer } from './helpers/server.js';
+
+/** SQL over stored data (issue #5): Arc's query API through DuckDB, guard rails, pruning, read-your-writes. */
+let server: TestServer;
+
+before(async () => {
+  server = await startServer({ env: { ARC_QUERY_TIMEOUT: '2', ARC_INGEST_MAX_BUFFER_AGE_MS: '600000' } });
+  const base = 1_732_420_800_000_000; // 2024-11-24T04:00:00Z
+  const body = encode({
+    m: 'sensors',
+    columns: {
+      time: [u64(base), u64(base + 1), u64(base + 3_600_000_123), u64(base + 7_200_000_000)],
+      name: ['\uFEFFbom', 'ünï ☃', 'plain', null],
+      big: [i64(2n ** 62n + 1n), i64(-(2n ** 63n)), 0, null],
+      ratio: [f64(0.1), f64(-2.5e-7), f64(1e21), null],
+      ok: [true, false, null, true],
+    },
+  });
+  assert.equal((await writeMsgpack(server, body, 'lab')).status, 204);
+  assert.equal((await post(server, '/write?db=lab', 'rooms,room=a temp=20.5 1732420800000000000\nrooms,room=b temp=18 1732420800000000000')).status, 204);
+  assert.equal((await post(server, '/write?db=other', 'owners,room=a owner="ada" 1732420800000000000')).status, 204);
+  await flush(server);
+});
+
+after(async () => {
+  assert.equal(await server.stop(), 0);
+});
+
+async function sql(text: string, headers: Record<string, string> = {}) {
+  return post(server, '/api/v1/query', JSON.stringify({ sql: text }), { 'content-type': 'application/json', ...headers });
+}
+
+test('JSON: Arc envelope, exact values and types; timestamps RFC 3339 UTC; 64-bit integers exact', async () => {
+  const response = await sql('SELECT time, name, big, ratio, ok FROM sensors ORDER BY time', { 'x-arc-database': 'lab' });
+  assert.equal(response.status, 200, response.text);
+  assert.deepEqual(Object.keys(response.json).sort(), ['columns', 'data', 'execution_time_ms', 'row_count', 'success', 'timestamp']);
+  assert.equal(response.json.success, true);
+  assert.deepEqual(response.json.columns, ['time', 'name', 'big', 'ratio', 'ok']);
+  assert.equal(response.json.row_count, 4);
+  assert.match(String(response.json.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  // 64-bit integers must survive as exact digits: check the raw text, not the parsed doubles.
+  assert.match(response.text, /,4611686018427387905,0\.1,true\]/);
+  assert.match(response.text, /-9223372036854775808/);
+  const data = response.json.data as unknown[][];
+  assert.deepEqual(data.map((row) => row[0]), ['2024-11-24T04:00:00Z', '2024-11-24T04:00:00.000001Z', '2024-11-24T05:00:00.000123Z', '2024-11-24T06:00:00Z']);
+  assert.deepEqual(data.map((row) => row[1]), ['\uFEFFbom', 'ünï ☃', 'plain', null]);
+  assert.deepEqual(data.map((row) => row[3]), [0.1, -2.5e-7, 1e21, null]);
+  assert.deepEqual(data.map((row) => row[4]), [true, false, null, true]);
+  const special = await sql("SELECT 'NaN'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, 12.50::DECIMAL(5,2) AS dec, DATE '2024-02-29' AS d, [1, 2] AS list");
+  assert.deepEqual((special.json.data as unknown[][])[0], [null, null, '12.50', '2024-02-29T00:00:00Z', [1, 2]]);
+});
+
+test('Arrow IPC: decodes with apache-arrow to the same values and types', async () => {
+  const response = await fetch(`${server.url}/api/v1/query/arrow`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-arc-database': 'lab' },
+    body: JSON.stringify({ sql: 'SELECT time, name, big, ratio, ok FROM sensors ORDER BY time' }),
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get('content-type'), 'application/vnd.apache.arrow.stream');
+  const table = tableFromIPC(new Uint8Array(await response.arrayBuffer()));
+  assert.deepEqual(table.schema.fields.map((f) => `${f.name}:${f.type}`), ['time:Timestamp<MICROSECOND, UTC>', 'name:Utf8', 'big:Int64', 'ratio:Float64', 'ok:Bool']);
+  assert.equal(table.numRows, 4);
+  // apache-arrow's own string getter decodes with a BOM-dropping TextDecoder, so check the stored UTF-8 bytes.
+  const names = table.getChild('name')!.data[0]!;
+  const bytesOf = (row: number) => Buffer.from(names.values.subarray(names.valueOffsets[row]!, names.valueOffsets[row + 1]!)).toString('hex');
+  assert.deepEqual([0, 1, 2].map(bytesOf), ['\uFEFFbom', 'ünï ☃', 'plain'].map((s) => Buffer.from(s).toString('hex')));
+  assert.equal(table.getChild('name')!.get(3), null);
+  assert.deepEqual([...table.getChild('big')!], [2n ** 62n + 1n, -(2n ** 63n), 0n, null]);
+  assert.deepEqual([...table.getChild('ratio')!], [0.1, -2.5e-7, 1e21, null]);
+  assert.deepEqual([...table.getChild('ok')!], [true, false, null, true]);
+  assert.deepEqual([...table.getChild('time')!].slice(0, 2), [1_732_420_800_000, 1_732_420_800_000.001]);
+});
+
+test('SHOW DATABASES, SHOW TABLES [FROM db], SHOW MEASUREMENTS', async () => {
+  const databases = await sql('SHOW DATABASES');
+  assert.deepEqual(databases.json.columns, ['database']);
+  assert.deepEqual(databases.json.data, [['lab'], ['other']]);
+  const tables = await sql('SHOW TABLES FROM lab;');
+  assert.deepEqual(tables.json.columns, ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb']);
+  assert.deepEqual((tables.json.data as unknown[][]).map((r) => [r[0], r[1], r[3]]), [['lab', 'rooms', 1], ['lab', 'sensors', 3]]);
+  const measurements = await sql('SHOW MEASUREMENTS', { 'x-arc-database': 'other' });
+  assert.deepEqual((measurements.json.data as unknown[][]).map((r) => r[1]), ['owners']);
+  assert.equal((await sql('SHOW TABLES FROM "bad name"')).status, 400);
+});
+
+test('names: FROM m is the request database, FROM db.m another; joins across measurements and databases; CTE names left alone', async () => {
+  const joined = await sql("SELECT r.room, r.temp, o.owner FROM lab.rooms r JOIN other.owners o ON r.room = o.room");
+  assert.deepEqual(joined.json.data, [['a', 20.5, 'ada']]);
+  const cte = await sql('WITH rooms AS (SELECT 1 AS x) SELECT x FROM rooms', { 'x-arc-database': 'lab' });
+  assert.deepEqual(cte.json.data, [[1]], 'the CTE shadows the measurement');
+  const same = await sql('SELECT count(*) AS n FROM rooms a JOIN sensors b ON true', { 'x-arc-database': 'lab' });
+  assert.deepEqual(same.json.data, [[8]]);
+  const refused = await sql('SELECT * FROM lab.rooms', { 'x-arc-database': 'lab' });
+  assert.equal(refused.status, 400);
+  assert.equal(refused.json.error, 'Cross-database queries (db.table syntax) not allowed when x-arc-database header is set');
+  const empty = await sql('SELECT * FROM nowhere');
+  assert.deepEqual([empty.status, empty.json.success, empty.json.columns, empty.json.data], [200, true, [], []]);
+});
+
+test('files with different schemas in one measurement are read by name', async () => {
+  assert.equal((await post(server, '/write?db=evolve', 'm a=1i 1732420800000000000')).status, 204);
+  await flush(server);
+  assert.equal((await post(server, '/write?db=evolve', 'm a=2.5,b="x" 1732420801000000000')).status, 204);
+  await flush(server);
+  const rows = await sql('SELECT a, b FROM evolve.m ORDER BY time');
+  assert.deepEqual(rows.json.data, [[1, null], [2.5, 'x']]);
+});
+
+test('guard rails: 400 with a clear message, in the query envelope', async () => {
+  const refusals: Array<[string, string | RegExp]> = [
+    ['', 'SQL query is required'],
+    ['   ', 'SQL query is required'],
+    ['SELECT 1; SELECT 2', 'Multiple SQL statements are not allowed'],
+    ['DROP TABLE rooms', 'Dangerous SQL operation not allowed'],
+    ['DELETE FROM rooms', 'Dangerous SQL operation not allowed'],
+    ['INSERT INTO rooms VALUES (1)', 'Dangerous SQL operation not allowed'],
+    ['UPDATE rooms SET temp = 1', 'Dangerous SQL operation not allowed'],
+    ['CREATE TABLE x (a INT)', 'Dangerous SQL operation not allowed'],
+    ['ALTER TABLE rooms ADD COLUMN z INT', 'Dangerous SQL operation not allowed'],
+    ["ATTACH 'x.db'", 'Dangerous SQL operation not allowed'],
+    ["COPY rooms TO '/tmp/x.csv'", 'Dangerous SQL operation not allowed'],
+    ['INSTALL httpfs', 'Dangerous SQL operation not allowed'],
+    ['LOAD httpfs', 'Dangerous SQL operation not allowed'],
+    ["SET memory_limit = '1GB'", 'Dangerous SQL operation not allowed'],
+    ['PRAGMA version', 'Dangerous SQL operation not allowed'],
+    ["SELECT * FROM read_parquet('/etc/*.parquet')", 'File I/O function not allowed in user SQL: read_parquet()'],
+    ["SELECT * FROM read_csv('/etc/passwd')", 'File I/O function not allowed in user SQL: read_csv()'],
+    ["SELECT * FROM glob('/*')", 'File I/O function not allowed in user SQL: glob()'],
+    ["SELECT * FROM query('DROP TABLE x')", 'Table function not allowed in user SQL: query()'],
+    ['SELECT * FROM "bad.name"', /invalid measurement name "bad\.name"/],
+    ['SELEC 1', /syntax error at or near "SELEC"/],
+    ['SELECT nope FROM rooms', /Binder Error.*nope/],
+    ['x'.repeat(10_001), 'SQL query exceeds maximum length (10000 characters)'],
+  ];
+  for (const [text, message] of refusals) {
+    const response = await sql(text, { 'x-arc-database': 'lab' });
+    assert.equal(response.status, 400, `${text.slice(0, 40)}: ${response.text.slice(0, 200)}`);
+    assert.equal(response.json.success, false);
+    assert.equal(response.json.columns, null);
+    assert.equal(response.json.data, null);
+    if (typeof message === 'string') assert.equal(response.json.error, message);
+    else assert.match(String(response.json.error), message);
+  }
+  const invalidBody = await post(server, '/api/v1/query', 'not json', { 'content-type': 'application/json' });
+  assert.equal(invalidBody.status, 400);
+  assert.match(String(invalidBody.json.error), /^Invalid request body/);
+});
+
+test('a query running past query.timeout is stopped: 504 Query timed out', async () => {
+  const response = await sql('SELECT count(*) FROM range(100000000000) a');
+  assert.equal(response.status, 504);
+  assert.equal(response.json.error, 'Query timed out');
+  assert.equal((await sql('SELECT 1 AS still_fine')).status, 200, 'the session is usable afterwards');
+});
+
+test('time-range pruning: only the hour directories the WHERE allows are read', async () => {
+  const profile = async (where: string) => {
+    const response = await sql(`SELECT count(*) AS n FROM sensors ${where}`, { 'x-arc-database': 'lab', 'x-arc-profile': 'true' });
+    assert.equal(response.status, 200, response.text);
+    const [source] = (response.json.profile as { sources: Array<{ files: number | null; hours: number | null }> }).sources;
+    return { n: (response.json.data as number[][])[0]![0], files: source!.files, hours: source!.hours };
+  };
+  assert.deepEqual(await profile(''), { n: 4, files: null, hours: null }, 'no range: the whole measurement');
+  assert.deepEqual(await profile("WHERE time >= '2024-11-24 05:00:00' AND time < '2024-11-24 06:00:00'"), { n: 1, files: 1, hours: 1 });
+  assert.deepEqual(await profile("WHERE time BETWEEN TIMESTAMPTZ '2024-11-24 04:00:00+00' AND '2024-11-24 05:30:00'"), { n: 3, files: 2, hours: 2 });
+  assert.deepEqual(await profile("WHERE time >= '2024-11-24 06:00:00'"), { n: 1, files: 1, hours: 1 });
+  assert.deepEqual(await profile("WHERE time < '2020-01-01'"), { n: 0, files: 0, hours: 0 });
+  const explain = await sql("EXPLAIN SELECT name FROM sensors WHERE time >= '2024-11-24 05:00:00' AND time < '2024-11-24 06:00:00'", { 'x-arc-database': 'lab' });
+  assert.equal(explain.status, 200);
+  assert.match(JSON.stringify(explain.json.data), /READ_PARQUET|PARQUET_SCAN|Parquet/i);
+});
+
+test('estimate, measurements, /api/v1/query/:measurement, and the databases API', async () => {
+  const estimate = await post(server, '/api/v1/query/estimate', JSON.stringify({ sql: 'SELECT * FROM sensors' }), { 'x-arc-database': 'lab' });
+  assert.deepEqual([estimate.json.success, estimate.json.estimated_rows, estimate.json.warning_level], [true, 4, 'none']);
+  const measurements = await get(server, '/api/v1/measurements?database=lab');
+  assert.deepEqual((measurements.json.measurements as Array<{ measurement: string }>).map((m) => m.measurement), ['rooms', 'sensors']);
+  const latest = await get(server, '/api/v1/query/sensors?database=lab&limit=2');
+  assert.deepEqual((latest.json.data as unknown[][]).map((r) => r[0]), ['2024-11-24T06:00:00Z', '2024-11-24T05:00:00.000123Z']);
+  const filtered = await get(server, `/api/v1/query/rooms?database=lab&order_by=${encodeURIComponent('temp ASC')}&where=${encodeURIComponent("room = 'a'")}`);
+  assert.equal((filtered.json.data as unknown[][]).length, 1);
+  assert.equal((await get(server, '/api/v1/query/rooms?database=lab&order_by=temp%3B%20DROP')).status, 400);
+
+  const created = await post(server, '/api/v1/databases', JSON.stringify({ name: 'fresh' }));
+  assert.equal(created.status, 201);
+  assert.equal(created.json.measurement_count, 0);
+  assert.equal((await post(server, '/api/v1/databases', JSON.stringify({ name: 'fresh' }))).status, 409);
+  assert.equal((await post(server, '/api/v1/databases', JSON.stringify({ name: 'system' }))).status, 400);
+  assert.equal((await post(server, '/api/v1/databases', JSON.stringify({ name: '9x' }))).status, 400);
+  const list = await get(server, '/api/v1/databases');
+  assert.ok((list.json.databases as Array<{ name: string }>).some((d) => d.name === 'fresh'));
+  assert.deepEqual((await get(server, '/api/v1/databases/lab/measurements')).json.count, 2);
+  assert.equal((await get(server, '/api/v1/databases/missing')).status, 404);
+});
+
+test('read-your-writes: every acknowledged row is visible to a query that starts after the acknowledgement', async () => {
+  const writers = 3;
+  const perWriter = 40;
+  let acknowledged = 0;
+  let checks = 0;
+  const writeLoop = async (w: number) => {
+    for (let i = 0; i < perWriter; i++) {
+      const rows = 25;
+      const body = encode({
+        m: 'ryw',
+        columns: { time: Array.from({ length: rows }, (_, k) => u64(1_732_420_800_000_000 + w * 1e9 + i * 1000 + k)), w: Array.from({ length: rows }, () => w) },
+      });
+      const response = await writeMsgpack(server, body, 'ryw');
+      assert.equal(response.status, 204);
+      acknowledged += rows;
+      // Right after our own acknowledgement: the query must see at least everything acknowledged so far.
+      const seenBefore = acknowledged;
+      const counted = await sql('SELECT count(*) AS n FROM ryw.ryw');
+      assert.equal(counted.status, 200, counted.text);
+      const n = (counted.json.data as number[][])[0]![0]!;
+      assert.ok(n >= seenBefore, `query saw ${n} rows, ${seenBefore} were acknowledged before it began`);
+      checks++;
+      if (i % 10 === 5) await post(server, '/api/v1/write/flush'); // flushes happen while others query
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, (_, w) => writeLoop(w)));
+  const total = await sql('SELECT count(*) AS n, count(DISTINCT time) AS distinct_times FROM ryw.ryw');
+  assert.deepEqual((total.json.data as number[][])[0], [acknowledged, acknowledged], 'each row exactly once');
+  assert.equal(checks, writers * perWriter);
+});

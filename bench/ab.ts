@@ -7,9 +7,12 @@
  *     --rounds 3 -- --duration 20 --workers 3
  *
  * --a/--b take comma-separated KEY=VALUE environment settings (empty for defaults); everything
- * after `--` goes to `arc bench`. Each server gets a fresh data directory under /tmp.
+ * after `--` goes to `arc bench`. Each server gets a fresh data directory and token store under
+ * /tmp, with a bootstrap admin token the bench sends, so `--a ARC_AUTH_ENABLED=false` compares auth
+ * off with the default.
  */
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,11 +35,25 @@ function envOf(spec: string): Record<string, string> {
 }
 
 async function runOne(settings: Record<string, string>, json: string): Promise<BenchReport> {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'arc-ab-'));
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'arc-ab-'));
+  const root = path.join(scratch, 'arc');
+  const token = crypto.randomBytes(32).toString('base64url');
   const server = spawn(process.execPath, [ARC, 'serve'], {
-    env: { ...process.env, ARC_SERVER_HOST: '127.0.0.1', ARC_SERVER_PORT: '0', ARC_STORAGE_LOCAL_PATH: root, ARC_LOG_FORMAT: 'json', ...settings },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      ARC_SERVER_HOST: '127.0.0.1',
+      ARC_SERVER_PORT: '0',
+      ARC_STORAGE_LOCAL_PATH: root,
+      ARC_AUTH_DB_PATH: path.join(scratch, 'arc.db'),
+      ARC_AUTH_BOOTSTRAP_TOKEN: token,
+      ARC_LOG_FORMAT: 'json',
+      ...settings,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The server's stderr holds the bootstrap banner: shown only if something goes wrong.
+  let serverStderr = '';
+  server.stderr.on('data', (chunk: Buffer) => (serverStderr += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     let output = '';
     server.stdout.on('data', (chunk: Buffer) => {
@@ -44,14 +61,14 @@ async function runOne(settings: Record<string, string>, json: string): Promise<B
       const line = output.split('\n').find((l) => l.includes('arc-ts listening'));
       if (line) resolve((JSON.parse(line) as { url: string }).url);
     });
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    server.once('exit', (code) => reject(new Error(`server exited with ${code}\n${serverStderr}`)));
   });
-  const bench = spawn(process.execPath, [ARC, 'bench', '--url', url, '--data', root, '--quiet', '--json', json, ...benchArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const bench = spawn(process.execPath, [ARC, 'bench', '--url', url, '--data', root, '--token', token, '--quiet', '--json', json, ...benchArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => bench.once('exit', resolve));
   server.kill('SIGTERM');
   await new Promise((resolve) => server.once('exit', resolve));
-  fs.rmSync(root, { recursive: true, force: true });
-  if (code !== 0) throw new Error(`arc bench exited with ${code}`);
+  fs.rmSync(scratch, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`arc bench exited with ${code}\n${serverStderr}`);
   return JSON.parse(fs.readFileSync(json, 'utf8')) as BenchReport;
 }
 

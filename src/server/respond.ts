@@ -47,7 +47,7 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
  * Arrow; the estimate envelope. `startedAt` (performance.now()) gives execution_time_ms.
  */
 export function sendError(res: ServerResponse, error: ArcError, envelope: Envelope, startedAt: number): void {
-  const elapsed = performance.now() - startedAt;
+  const elapsed = Math.round((performance.now() - startedAt) * 1000) / 1000; // ms, to the microsecond like successes
   let body: Record<string, unknown>;
   switch (envelope) {
     case 'plain':

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { encode, u64 } from './helpers/msgpack.js';
-import { ARC_BIN, startServer, tempDir, type TestServer } from './helpers/server.js';
+import { runArc, startServer, tempDir, type TestServer } from './helpers/server.js';
 import { Reader, quote } from './helpers/duckdb.js';
 
 /** Authentication (issue #7): on by default, Arc's token forms and tiers, tokens stored hashed. */
@@ -137,14 +136,10 @@ test('rotation and revocation take effect at once (the verified-token cache is i
 });
 
 test('arc bench (with --verify, which flushes) and arc profile work with --token', async () => {
-  const run = (args: string[]) =>
-    new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [ARC_BIN, ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } });
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-      child.on('exit', (code) => resolve({ code, out }));
-    });
+  const run = async (args: string[]) => {
+    const { code, stdout, stderr } = await runArc(args);
+    return { code, out: stdout + stderr };
+  };
   const bench = await run(['bench', '--url', server.url, '--data', server.root, '--duration', '1', '--workers', '1', '--pregenerate', '10', '--quiet', '--verify', '--token', ADMIN]);
   assert.equal(bench.code, 0, bench.out);
   assert.match(bench.out, /verify {8}OK/);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +8,7 @@ import { getMetricsFromIterator } from 'prom2javascript';
 import { analyze, cpuTree, type CpuProfile } from '../src/cli/profile/analyze.js';
 import type { BenchReport } from '../src/cli/bench/report.js';
 import { encode, u64 } from './helpers/msgpack.js';
-import { ARC_BIN, get, post, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
+import { get, post, runArc, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
 
 /** The profiling workflow as commands: bench, profile, stats, /metrics (issue 3). */
 let server: TestServer;
@@ -21,16 +20,7 @@ after(async () => {
   assert.equal(await server.stop(), 0);
 });
 
-function arc(args: string[], cwd = tempDir('arc-cli-')): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [ARC_BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const arc = runArc;
 
 test('/metrics is valid Prometheus text with counters and stage histograms of real traffic', async () => {
   const records = 250;

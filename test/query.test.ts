@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
 import { encode, f64, i64, u64 } from './helpers/msgpack.js';
-import { flush, get, post, startServer, writeMsgpack, type TestServer } from './helpers/server.js';
+import type { QueryBenchReport } from '../src/cli/bench/query-bench.js';
+import { flush, get, post, runArc, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
 
 /** SQL over stored data (issue #5): Arc's query API through DuckDB, guard rails, pruning, read-your-writes. */
 let server: TestServer;
@@ -227,4 +231,113 @@ test('read-your-writes: every acknowledged row is visible to a query that starts
   const total = await sql('SELECT count(*) AS n, count(DISTINCT time) AS distinct_times FROM ryw.ryw');
   assert.deepEqual((total.json.data as number[][])[0], [acknowledged, acknowledged], 'each row exactly once');
   assert.equal(checks, writers * perWriter);
+});
+
+test('a client that disconnects mid-stream gives its DuckDB session back', { timeout: 60_000 }, async () => {
+  // More abandoned streams than query.max_concurrent (4): a leaked session would make the last query wait forever.
+  for (const route of ['/api/v1/query', '/api/v1/query/arrow', '/api/v1/query', '/api/v1/query/arrow', '/api/v1/query', '/api/v1/query/arrow']) {
+    await new Promise<void>((resolve, reject) => {
+      const request = http.request(`${server.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+        assert.equal(response.statusCode, 200);
+        response.once('data', () => {
+          response.pause(); // stop reading: the server's writes back up
+          setTimeout(() => {
+            request.destroy();
+            resolve();
+          }, 100);
+        });
+      });
+      request.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+      request.end(JSON.stringify({ sql: 'SELECT range AS n, range * 2 AS m FROM range(1000000000)' }));
+    });
+  }
+  const started = Date.now();
+  const answer = await sql('SELECT 42 AS answer');
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.json.data, [[42]]);
+  assert.ok(Date.now() - started < 1500, 'answered without waiting for a timed-out session');
+});
+
+test('values across many chunks: JSON timestamps and Arrow columns match what DuckDB computes itself', async () => {
+  // 5000 rows = three DuckDB chunks, so reused conversion buffers are exercised; NULLs, long and
+  // short strings, and timestamps before 1970, sharing a second, and past 2255 (beyond doubles).
+  const rows = 5000;
+  const query = `
+    WITH t AS (SELECT range AS i, TIMESTAMP '1969-12-31 23:59:58' + to_microseconds(range * 333) AS ts FROM range(${rows}))
+    SELECT i,
+      CASE WHEN i % 7 = 0 THEN NULL ELSE 'v' || i || repeat('x', (i % 20)::INT) END AS s,
+      CASE WHEN i % 5 = 0 THEN NULL ELSE i % 3 = 0 END AS b,
+      CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 0.5)::DOUBLE END AS d,
+      ts, ts::TIMESTAMPTZ AS tz, ts::TIMESTAMP_MS AS ms, ts::TIMESTAMP_S AS s0, ts::TIMESTAMP_NS AS ns,
+      ts + INTERVAL 430 YEAR AS far,
+      [strftime(ts, '%Y-%m-%dT%H:%M:%S.%f'), strftime(ts::TIMESTAMP_MS, '%Y-%m-%dT%H:%M:%S.%f'), strftime(ts::TIMESTAMP_S, '%Y-%m-%dT%H:%M:%S.%f'), strftime(ts + INTERVAL 430 YEAR, '%Y-%m-%dT%H:%M:%S.%f')] AS expected
+    FROM t ORDER BY i`;
+  const json = await sql(query);
+  assert.equal(json.status, 200, json.text);
+  const data = json.json.data as unknown[][];
+  assert.equal(data.length, rows);
+  const rfc = (text: string) => `${text.replace(/0+$/, '').replace(/\.$/, '')}Z`;
+  for (const row of data) {
+    const [i, s, b, d, ts, tz, ms, s0, ns, far, expected] = row as [number, string | null, boolean | null, number | null, string, string, string, string, string, string, string[]];
+    assert.equal(s, i % 7 === 0 ? null : `v${i}${'x'.repeat(i % 20)}`);
+    assert.equal(b, i % 5 === 0 ? null : i % 3 === 0);
+    assert.equal(d, i % 11 === 0 ? null : i * 0.5);
+    assert.deepEqual([ts, tz, ms, s0, ns, far], [rfc(expected[0]!), rfc(expected[0]!), rfc(expected[1]!), rfc(expected[2]!), rfc(expected[0]!), rfc(expected[3]!)], `row ${i}`);
+  }
+
+  const response = await fetch(`${server.url}/api/v1/query/arrow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: query }) });
+  assert.equal(response.status, 200);
+  const table = tableFromIPC(new Uint8Array(await response.arrayBuffer()));
+  assert.equal(table.numRows, rows);
+  assert.deepEqual([...table.getChild('i')!].map(Number), data.map((r) => r[0]));
+  assert.deepEqual([...table.getChild('s')!], data.map((r) => r[1]));
+  assert.deepEqual([...table.getChild('b')!], data.map((r) => r[2]));
+  assert.deepEqual([...table.getChild('d')!], data.map((r) => r[3]));
+  // Arrow timestamps are µs; apache-arrow hands them out as ms doubles.
+  const micros = (text: string) => BigInt(Date.parse(text.replace(/\.\d+Z$/, 'Z'))) * 1000n + BigInt((/\.(\d+)Z$/.exec(text)?.[1] ?? '').padEnd(6, '0') || '0');
+  const arrowMicros = table.getChild('ts')!.data.flatMap((d) => [...(d.values as BigInt64Array).subarray(d.offset, d.offset + d.length)]);
+  assert.deepEqual(arrowMicros, data.map((r) => micros(r[4] as string)));
+});
+
+test('arc bench --mode query loads its data set once, checks every way agrees, and reports each query', async () => {
+  const dir = tempDir('arc-query-bench-');
+  const report = path.join(dir, 'q.json');
+  const common = ['bench', '--mode', 'query', '--url', server.url, '--data', server.root, '--rows', '30000', '--iterations', '2', '--quiet'];
+  const first = await runArc([...common, '--json', report]);
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  const parsed = JSON.parse(fs.readFileSync(report, 'utf8')) as QueryBenchReport;
+  assert.deepEqual(parsed.loaded?.rows, 30000);
+  assert.deepEqual(parsed.queries.map((q) => [q.name, q.rows]), [
+    ['count', 1],
+    ['limit 100k', 30000],
+    ['1h time_bucket, 1 day', 24],
+    ['group by host', 1000],
+    ['SELECT * (whole measurement)', 30000],
+  ]);
+  for (const q of parsed.queries) {
+    assert.ok(q.duckdb && q.duckdb.p50 > 0, `${q.name}: the raw DuckDB baseline ran (local server)`);
+    assert.ok(q.arrow && q.arrow.p50 > 0);
+  }
+  assert.equal(parsed.arrow_stream?.rows, 30000);
+  assert.match(first.stdout, /\| group by host \| 1,000 \| [\d.]+ \| [\d.]+ \([\d.]+×\) \| [\d.]+ \([\d.]+×\) \|/);
+  // Second run: the data set is there already, nothing is loaded again.
+  const again = await runArc([...common, '--iterations', '1']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /data set already loaded/);
+  const counted = await sql('SELECT count(*) AS n FROM cpu', { 'x-arc-database': 'bench_query' });
+  assert.deepEqual(counted.json.data, [[30000]]);
+  // A different size against the same database is refused rather than mixed in.
+  const mixed = await runArc([...common, '--rows', '500']);
+  assert.notEqual(mixed.code, 0);
+  assert.match(mixed.stderr, /holds 30,000 rows, not 500/);
+});
+
+test('arc bench --query-load runs a query alongside the writes and reports it', async () => {
+  const run = await runArc(['bench', '--url', server.url, '--data', server.root, '--duration', '1.5', '--workers', '1', '--pregenerate', '5', '--quiet',
+    '--query-load', 'SELECT count(*) FROM sensors', '--query-database', 'lab']);
+  assert.equal(run.code, 0, run.stderr + run.stdout);
+  assert.match(run.stdout, /query load +\d+ queries alongside, p50 [\d.]+ ms: SELECT count\(\*\) FROM sensors/);
+  const broken = await runArc(['bench', '--url', server.url, '--duration', '1', '--workers', '1', '--pregenerate', '5', '--quiet', '--query-load', 'SELEC 1']);
+  assert.match(broken.stdout, /query load +0 queries alongside/);
+  assert.match(broken.stdout, /syntax error/);
 });

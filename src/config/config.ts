@@ -30,7 +30,7 @@ export interface ArcConfig {
   wal: { enabled: boolean; directory: string };
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
-  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string };
+  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
 
@@ -183,6 +183,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       threads: get<number>('query.threads'),
       maxConcurrent: get<number>('query.max_concurrent'),
       memoryLimit: get<string>('query.memory_limit'),
+      parquetMetadataCache: get<boolean>('query.parquet_metadata_cache'),
     },
     log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
   };

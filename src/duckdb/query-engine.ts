@@ -12,6 +12,11 @@ export interface QueryEngineOptions {
   memoryLimit?: string | undefined;
   /** Queries that may run at once (one connection each). */
   connections: number;
+  /**
+   * Keep Parquet footers in memory between queries (DuckDB's LRU-bounded cache). Safe because a
+   * file is never rewritten in place: a flush publishes a new name.
+   */
+  parquetMetadataCache: boolean;
 }
 
 /** DuckDB's parse of a SQL text: the statements as JSON ASTs, or why it could not be parsed. */
@@ -45,10 +50,11 @@ export class QueryEngine {
     const setup = await instance.connect();
     await setup.run("SET GLOBAL TimeZone = 'UTC'");
     await setup.run(`SET GLOBAL allowed_directories = [${quotedString(withSlash(options.root))}]`);
+    await setup.run(`SET GLOBAL parquet_metadata_cache = ${options.parquetMetadataCache}`);
     await setup.run('SET GLOBAL enable_external_access = false');
-    await setup.run('SET GLOBAL lock_configuration = true');
     const sessions: QuerySession[] = [];
     for (let i = 0; i < options.connections; i++) sessions.push(new QuerySession(await instance.connect()));
+    await setup.run('SET GLOBAL lock_configuration = true');
     return new QueryEngine(instance, setup, sessions);
   }
 
@@ -98,19 +104,14 @@ export class QueryEngine {
 /** One connection, the temporary tables and views a query created on it, and a way to stop it. */
 export class QuerySession {
   private readonly loader = new BatchLoader();
-  private readonly temporary: Array<{ kind: 'TABLE' | 'VIEW'; name: string }> = [];
+  private readonly temporary: string[] = [];
 
   constructor(readonly connection: DuckDBConnection) {}
 
   /** Loads rows (buffered, not yet in files) into a temporary table dropped when the session is released. */
   async loadTable(name: string, batch: ColumnBatch): Promise<void> {
-    this.temporary.push({ kind: 'TABLE', name });
+    this.temporary.push(name);
     await this.loader.createAndLoad(this.connection, name, batch, 0, batch.rowCount, true);
-  }
-
-  async createView(name: string, selectSql: string): Promise<void> {
-    this.temporary.push({ kind: 'VIEW', name });
-    await this.connection.run(`CREATE OR REPLACE TEMP VIEW ${quotedIdentifier(name)} AS ${selectSql}`);
   }
 
   stream(sql: string): Promise<DuckDBResult> {
@@ -122,8 +123,8 @@ export class QuerySession {
   }
 
   async cleanup(): Promise<void> {
-    for (const { kind, name } of this.temporary.reverse()) {
-      await this.connection.run(`DROP ${kind} IF EXISTS ${quotedIdentifier(name)}`).catch(() => undefined);
+    for (const name of this.temporary) {
+      await this.connection.run(`DROP TABLE IF EXISTS ${quotedIdentifier(name)}`).catch(() => undefined);
     }
     this.temporary.length = 0;
   }

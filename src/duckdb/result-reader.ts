@@ -1,9 +1,14 @@
 import duckdb from '@duckdb/node-bindings';
 import duckdbApi, { type DuckDBDataChunk, type DuckDBResult } from '@duckdb/node-api';
-import * as arrow from 'apache-arrow';
 
 const { JsonDuckDBValueConverter } = duckdbApi;
-const T = duckdb.Type;
+export const T = duckdb.Type;
+
+/**
+ * Reading DuckDB result chunks straight from their vectors' memory (the node-api value objects
+ * cost an allocation per value). Views returned here point into DuckDB memory that lives only as
+ * long as the chunk: read or copy them before the chunk is dropped.
+ */
 
 /** A result column: name, DuckDB type id, and for ENUM/DECIMAL the details needed to render it. */
 export interface ResultColumn {
@@ -36,10 +41,10 @@ export function chunkJsonColumns(chunk: DuckDBDataChunk, columns: readonly Resul
 }
 
 /** Column `c` of a chunk as JSON texts. */
-function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: number): Array<string | null> {
+export function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: number): Array<string | null> {
   const rows = chunk.rowCount;
   const vector = duckdb.data_chunk_get_vector(chunk.chunk, c);
-  const valid = validity(vector, rows);
+  const valid = vectorValidity(vector, rows);
   const out: Array<string | null> = new Array(rows);
   const isNull = (i: number) => valid !== null && (valid[i >>> 3]! & (1 << (i & 7))) === 0;
   switch (column.typeId) {
@@ -50,7 +55,7 @@ function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: number): Ar
     }
     case T.TINYINT: case T.SMALLINT: case T.INTEGER: case T.UTINYINT: case T.USMALLINT: case T.UINTEGER:
     case T.FLOAT: case T.DOUBLE: case T.BIGINT: case T.UBIGINT: {
-      const values = numbers(vector, column.typeId, rows);
+      const values = vectorNumbers(vector, column.typeId, rows);
       for (let i = 0; i < rows; i++) {
         if (isNull(i)) out[i] = null;
         else {
@@ -61,18 +66,22 @@ function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: number): Ar
       return out;
     }
     case T.VARCHAR: {
-      const strings = stringsOf(vector, rows, valid);
+      const strings = vectorStrings(vector, rows, valid);
       for (let i = 0; i < rows; i++) out[i] = strings[i] === null ? null : JSON.stringify(strings[i]);
       return out;
     }
     case T.TIMESTAMP: case T.TIMESTAMP_TZ: case T.TIMESTAMP_S: case T.TIMESTAMP_MS: case T.TIMESTAMP_NS: {
-      const values = new BigInt64Array(copy(duckdb.vector_get_data(vector, rows * 8)).buffer, 0, rows);
-      const toMicros = timestampScale(column.typeId);
-      for (let i = 0; i < rows; i++) out[i] = isNull(i) ? null : `"${rfc3339Micros(toMicros(values[i]!))}"`;
+      const halves = aligned(duckdb.vector_get_data(vector, rows * 8), Int32Array, rows * 2);
+      const formatter = new TimestampFormatter();
+      const scale = column.typeId;
+      for (let i = 0; i < rows; i++) {
+        if (isNull(i)) out[i] = null;
+        else out[i] = `"${formatter.format(halves[2 * i + 1]!, halves[2 * i]!, scale)}"`;
+      }
       return out;
     }
     case T.DATE: {
-      const days = new Int32Array(copy(duckdb.vector_get_data(vector, rows * 4)).buffer, 0, rows);
+      const days = aligned(duckdb.vector_get_data(vector, rows * 4), Int32Array, rows);
       for (let i = 0; i < rows; i++) out[i] = isNull(i) ? null : `"${rfc3339Micros(BigInt(days[i]!) * 86_400_000_000n)}"`;
       return out;
     }
@@ -93,174 +102,123 @@ function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: number): Ar
   }
 }
 
-/** Arrow type for a result column; types without a direct Arrow form travel as UTF-8 text. */
-export function arrowField(column: ResultColumn): arrow.Field {
-  return new arrow.Field(column.name, arrowType(column), true);
-}
-
-function arrowType(column: ResultColumn): arrow.DataType {
-  switch (column.typeId) {
-    case T.BOOLEAN: return new arrow.Bool();
-    case T.TINYINT: return new arrow.Int8();
-    case T.SMALLINT: return new arrow.Int16();
-    case T.INTEGER: return new arrow.Int32();
-    case T.BIGINT: return new arrow.Int64();
-    case T.UTINYINT: return new arrow.Uint8();
-    case T.USMALLINT: return new arrow.Uint16();
-    case T.UINTEGER: return new arrow.Uint32();
-    case T.UBIGINT: return new arrow.Uint64();
-    case T.FLOAT: return new arrow.Float32();
-    case T.DOUBLE: return new arrow.Float64();
-    case T.TIMESTAMP: case T.TIMESTAMP_S: case T.TIMESTAMP_MS: case T.TIMESTAMP_NS: return new arrow.TimestampMicrosecond();
-    case T.TIMESTAMP_TZ: return new arrow.TimestampMicrosecond('UTC');
-    case T.DATE: return new arrow.DateDay();
-    case T.BLOB: return new arrow.Binary();
-    default: return new arrow.Utf8();
-  }
-}
-
-/** One chunk as an Arrow record batch (columns copied from DuckDB's vectors; strings re-encoded). */
-export function chunkToArrow(chunk: DuckDBDataChunk, columns: readonly ResultColumn[], schema: arrow.Schema): arrow.RecordBatch {
-  const rows = chunk.rowCount;
-  const children = columns.map((column, c) => {
-    const vector = duckdb.data_chunk_get_vector(chunk.chunk, c);
-    const valid = validity(vector, rows);
-    const nullBitmap = valid ?? undefined;
-    const nullCount = valid === null ? 0 : countNulls(valid, rows);
-    const type = schema.fields[c]!.type;
-    switch (column.typeId) {
-      case T.BOOLEAN: {
-        const bytes = duckdb.vector_get_data(vector, rows);
-        const bits = new Uint8Array((rows + 7) >> 3);
-        for (let i = 0; i < rows; i++) if (bytes[i]) bits[i >>> 3]! |= 1 << (i & 7);
-        return makeData({ type, length: rows, nullCount, nullBitmap, data: bits });
-      }
-      case T.TINYINT: case T.SMALLINT: case T.INTEGER: case T.BIGINT: case T.UTINYINT: case T.USMALLINT:
-      case T.UINTEGER: case T.UBIGINT: case T.FLOAT: case T.DOUBLE: case T.DATE:
-        return makeData({ type, length: rows, nullCount, nullBitmap, data: numbers(vector, column.typeId, rows) });
-      case T.TIMESTAMP: case T.TIMESTAMP_TZ: case T.TIMESTAMP_S: case T.TIMESTAMP_MS: case T.TIMESTAMP_NS: {
-        const raw = new BigInt64Array(copy(duckdb.vector_get_data(vector, rows * 8)).buffer, 0, rows);
-        const toMicros = timestampScale(column.typeId);
-        const data = column.typeId === T.TIMESTAMP || column.typeId === T.TIMESTAMP_TZ ? raw : raw.map(toMicros);
-        return makeData({ type, length: rows, nullCount, nullBitmap, data });
-      }
-      case T.VARCHAR: case T.BLOB: {
-        const { offsets, bytes } = stringBytes(vector, rows, valid);
-        return makeData({ type, length: rows, nullCount, nullBitmap, valueOffsets: offsets, data: bytes });
-      }
-      default: {
-        const texts = jsonColumn(chunk, column, c).map((t) => (t === null ? null : column.typeId === T.ENUM ? (JSON.parse(t) as string) : t));
-        const encoder = new TextEncoder();
-        const parts = texts.map((t) => (t === null ? new Uint8Array(0) : encoder.encode(t)));
-        const offsets = new Int32Array(rows + 1);
-        for (let i = 0; i < rows; i++) offsets[i + 1] = offsets[i]! + parts[i]!.length;
-        const bytes = new Uint8Array(offsets[rows]!);
-        parts.forEach((p, i) => bytes.set(p, offsets[i]!));
-        return makeData({ type, length: rows, nullCount, nullBitmap, valueOffsets: offsets, data: bytes });
-      }
-    }
-  });
-  const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: rows, nullCount: 0, children });
-  return new arrow.RecordBatch(schema, struct);
-}
-
-/** apache-arrow's makeData, typed loosely: its per-type props are not exported. */
-function makeData(props: { type: arrow.DataType; length: number; nullCount: number; nullBitmap: Uint8Array | undefined; data: ArrayBufferView; valueOffsets?: Int32Array }): arrow.Data {
-  return arrow.makeData(props as never);
-}
-
 /** Validity bitmap (bit i = row i valid) or null when every row is valid; DuckDB and Arrow share the layout. */
-function validity(vector: duckdb.Vector, rows: number): Uint8Array | null {
-  const bytes = duckdb.vector_get_validity(vector, Math.ceil(rows / 64) * 8);
-  return bytes ? copy(bytes) : null;
+export function vectorValidity(vector: duckdb.Vector, rows: number): Uint8Array | null {
+  return duckdb.vector_get_validity(vector, Math.ceil(rows / 64) * 8) ?? null;
 }
 
-function countNulls(valid: Uint8Array, rows: number): number {
-  let nulls = 0;
-  for (let i = 0; i < rows; i++) if ((valid[i >>> 3]! & (1 << (i & 7))) === 0) nulls++;
-  return nulls;
-}
+type TypedArrayConstructor<A> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): A; BYTES_PER_ELEMENT: number };
 
-/** A private, aligned copy (the binding may hand out views of DuckDB memory that later changes). */
-function copy(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(new ArrayBuffer(Math.max(8, bytes.length)), 0, bytes.length);
-  out.set(bytes);
-  return out;
+/** A typed view of `bytes`; a copy only when DuckDB's memory is not aligned for the type. */
+export function aligned<A>(bytes: Uint8Array, Type: TypedArrayConstructor<A>, length: number): A {
+  if (bytes.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(bytes.buffer, bytes.byteOffset, length);
+  const copy = new Uint8Array(new ArrayBuffer(Math.max(8, bytes.length)), 0, bytes.length);
+  copy.set(bytes);
+  return new Type(copy.buffer, 0, length);
 }
 
 type NumberArray = Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | Float32Array | Float64Array;
 
-function numbers(vector: duckdb.Vector, typeId: number, rows: number): NumberArray {
-  const make: Record<number, [number, (b: ArrayBuffer) => NumberArray]> = {
-    [T.TINYINT]: [1, (b) => new Int8Array(b, 0, rows)],
-    [T.SMALLINT]: [2, (b) => new Int16Array(b, 0, rows)],
-    [T.INTEGER]: [4, (b) => new Int32Array(b, 0, rows)],
-    [T.DATE]: [4, (b) => new Int32Array(b, 0, rows)],
-    [T.BIGINT]: [8, (b) => new BigInt64Array(b, 0, rows)],
-    [T.UTINYINT]: [1, (b) => new Uint8Array(b, 0, rows)],
-    [T.USMALLINT]: [2, (b) => new Uint16Array(b, 0, rows)],
-    [T.UINTEGER]: [4, (b) => new Uint32Array(b, 0, rows)],
-    [T.UBIGINT]: [8, (b) => new BigUint64Array(b, 0, rows)],
-    [T.FLOAT]: [4, (b) => new Float32Array(b, 0, rows)],
-    [T.DOUBLE]: [8, (b) => new Float64Array(b, 0, rows)],
-  };
-  const [width, view] = make[typeId]!;
-  return view(copy(duckdb.vector_get_data(vector, rows * width)).buffer as ArrayBuffer);
+const NUMBER_TYPES: Record<number, TypedArrayConstructor<NumberArray>> = {
+  [T.TINYINT]: Int8Array,
+  [T.SMALLINT]: Int16Array,
+  [T.INTEGER]: Int32Array,
+  [T.DATE]: Int32Array,
+  [T.BIGINT]: BigInt64Array,
+  [T.UTINYINT]: Uint8Array,
+  [T.USMALLINT]: Uint16Array,
+  [T.UINTEGER]: Uint32Array,
+  [T.UBIGINT]: BigUint64Array,
+  [T.FLOAT]: Float32Array,
+  [T.DOUBLE]: Float64Array,
+};
+
+/** The values of a fixed-width numeric vector (DATE as days). */
+export function vectorNumbers(vector: duckdb.Vector, typeId: number, rows: number): NumberArray {
+  const Type = NUMBER_TYPES[typeId]!;
+  return aligned(duckdb.vector_get_data(vector, rows * Type.BYTES_PER_ELEMENT), Type, rows);
 }
 
 function enumIds(vector: duckdb.Vector, dictionarySize: number, rows: number): Uint8Array | Uint16Array | Uint32Array {
-  const width = dictionarySize < 256 ? 1 : dictionarySize < 65536 ? 2 : 4;
-  const buffer = copy(duckdb.vector_get_data(vector, rows * width)).buffer;
-  return width === 1 ? new Uint8Array(buffer, 0, rows) : width === 2 ? new Uint16Array(buffer, 0, rows) : new Uint32Array(buffer, 0, rows);
+  const data = duckdb.vector_get_data(vector, rows * (dictionarySize < 256 ? 1 : dictionarySize < 65536 ? 2 : 4));
+  return dictionarySize < 256 ? data : dictionarySize < 65536 ? aligned(data, Uint16Array, rows) : aligned(data, Uint32Array, rows);
 }
 
-/** DuckDB string_t: 16 bytes; length, then the bytes inline (≤ 12) or a pointer to them. */
-function stringView(vector: duckdb.Vector, rows: number): { data: Uint8Array; view: DataView } {
-  const data = duckdb.vector_get_data(vector, rows * 16);
-  return { data, view: new DataView(data.buffer, data.byteOffset, data.byteLength) };
-}
+/**
+ * A string vector's slots: DuckDB's string_t is 16 bytes, a length, then the bytes inline (up to
+ * 12) or a prefix and a pointer to them.
+ */
+export class StringSlots {
+  readonly data: Uint8Array;
+  private readonly view: DataView;
 
-function bytesAt(data: Uint8Array, view: DataView, i: number): Uint8Array {
-  const offset = i * 16;
-  const length = view.getUint32(offset, true);
-  if (length <= 12) return data.subarray(offset + 4, offset + 4 + length);
-  return duckdb.get_data_from_pointer(data.buffer as ArrayBuffer, data.byteOffset + offset + 8, length);
+  constructor(vector: duckdb.Vector, rows: number) {
+    this.data = duckdb.vector_get_data(vector, rows * 16);
+    this.view = new DataView(this.data.buffer, this.data.byteOffset, this.data.byteLength);
+  }
+
+  length(i: number): number {
+    return this.view.getUint32(i * 16, true);
+  }
+
+  /** The bytes of a string longer than 12 bytes (shorter ones sit at data[i * 16 + 4 ...]). */
+  outOfLine(i: number, length: number): Uint8Array {
+    return duckdb.get_data_from_pointer(this.data.buffer as ArrayBuffer, this.data.byteOffset + i * 16 + 8, length);
+  }
 }
 
 /** Strings byte for byte: Buffer's UTF-8 decoding keeps a leading U+FEFF (TextDecoder would drop it). */
-function stringsOf(vector: duckdb.Vector, rows: number, valid: Uint8Array | null): Array<string | null> {
-  const { data, view } = stringView(vector, rows);
+function vectorStrings(vector: duckdb.Vector, rows: number, valid: Uint8Array | null): Array<string | null> {
+  const slots = new StringSlots(vector, rows);
+  const data = Buffer.from(slots.data.buffer, slots.data.byteOffset, slots.data.byteLength);
   const out: Array<string | null> = new Array(rows);
   for (let i = 0; i < rows; i++) {
     if (valid !== null && (valid[i >>> 3]! & (1 << (i & 7))) === 0) out[i] = null;
     else {
-      const bytes = bytesAt(data, view, i);
-      out[i] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+      const length = slots.length(i);
+      if (length <= 12) out[i] = data.toString('utf8', i * 16 + 4, i * 16 + 4 + length);
+      else {
+        const bytes = slots.outOfLine(i, length);
+        out[i] = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+      }
     }
   }
   return out;
 }
 
-function stringBytes(vector: duckdb.Vector, rows: number, valid: Uint8Array | null): { offsets: Int32Array; bytes: Uint8Array } {
-  const { data, view } = stringView(vector, rows);
-  const offsets = new Int32Array(rows + 1);
-  const parts: Uint8Array[] = new Array(rows);
-  for (let i = 0; i < rows; i++) {
-    const part = valid !== null && (valid[i >>> 3]! & (1 << (i & 7))) === 0 ? new Uint8Array(0) : bytesAt(data, view, i);
-    parts[i] = part;
-    offsets[i + 1] = offsets[i]! + part.length;
+/**
+ * RFC 3339 texts of DuckDB timestamps, given as the two 32-bit halves of the int64. Rows of a
+ * time series share their second often, so the date-and-time part is formatted once per second.
+ */
+class TimestampFormatter {
+  private second = NaN;
+  private prefix = '';
+
+  format(high: number, low: number, typeId: number): string {
+    // |high| < 2^21 keeps the value below 2^53: exact as a double (µs until the year 2255).
+    if (high >= 2_097_152 || high < -2_097_152 || typeId === T.TIMESTAMP_NS) return rfc3339Micros(toMicros(BigInt(high) * 4294967296n + BigInt(low >>> 0), typeId));
+    let micros = high * 4294967296 + (low >>> 0);
+    if (typeId === T.TIMESTAMP_S) micros *= 1_000_000;
+    else if (typeId === T.TIMESTAMP_MS) micros *= 1000;
+    const second = Math.floor(micros / 1_000_000);
+    const fraction = micros - second * 1_000_000;
+    if (second !== this.second) {
+      const date = new Date(second * 1000);
+      if (Number.isNaN(date.getTime())) return String(micros);
+      this.second = second;
+      this.prefix = date.toISOString().slice(0, -5); // without ".mmmZ"
+    }
+    if (fraction === 0) return `${this.prefix}Z`;
+    return `${this.prefix}.${String(fraction).padStart(6, '0').replace(/0+$/, '')}Z`;
   }
-  const bytes = new Uint8Array(offsets[rows]!);
-  for (let i = 0; i < rows; i++) bytes.set(parts[i]!, offsets[i]!);
-  return { offsets, bytes };
 }
 
-function timestampScale(typeId: number): (v: bigint) => bigint {
+function toMicros(value: bigint, typeId: number): bigint {
   switch (typeId) {
-    case T.TIMESTAMP_S: return (v) => v * 1_000_000n;
-    case T.TIMESTAMP_MS: return (v) => v * 1000n;
-    case T.TIMESTAMP_NS: return (v) => v / 1000n;
-    default: return (v) => v;
+    case T.TIMESTAMP_S: return value * 1_000_000n;
+    case T.TIMESTAMP_MS: return value * 1000n;
+    case T.TIMESTAMP_NS: return value / 1000n;
+    default: return value;
   }
 }
 

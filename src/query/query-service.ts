@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
 import type { ColumnBatch } from '../columnar/column-batch.js';
 import { quotedIdentifier, quotedString, type QueryEngine, type QuerySession } from '../duckdb/query-engine.js';
 import { resultColumns, type ResultColumn } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { boundsOf, planQuery, rewriteTables, type AstNode, type TableReference } from './sql-plan.js';
+import { boundsOf, planQuery, replaceTablesWithCalls, type AstNode, type TimeOperator } from './sql-plan.js';
 import { latestFiles, selectFiles, stampText } from './storage-files.js';
 
 /** What the buffers know that the files do not (yet): see BufferManager.unflushed. */
@@ -48,15 +49,37 @@ const MAX_SQL_LENGTH = 10_000;
 /** Widening of time bounds: `now()` in the query is read a moment after we evaluate it. */
 const BOUND_MARGIN_US = 60_000_000;
 const CLIENT_ERRORS = /^(Binder|Catalog|Parser|Conversion|Invalid Input|Out of Range|Not implemented|Permission|Syntax) Error/i;
+/** Distinct SQL texts whose preparation is kept (dashboards repeat the same few queries). */
+const PREPARED_CACHE_SIZE = 512;
+
+/** What a SQL text becomes once, whatever the files hold: reused for every run of the same text. */
+interface PreparedQuery {
+  tables: Array<{ database: string; measurement: string }>;
+  /** The statement as DuckDB prints it, each table replaced by a call of `placeholders[k]`. */
+  template: string;
+  placeholders: string[];
+  conditions: Array<{ table: number; operator: TimeOperator; literal: boolean }>;
+  /** One row: each condition's value in µs since the epoch (null when not a time); null without conditions. */
+  timesSql: string | null;
+  /** The condition values, when they are all literals and so cannot change. */
+  literalTimes: Array<number | null> | null;
+}
 
 /**
  * Runs user SQL over the stored measurements (arc-spec §9). Table names are resolved to the
  * database's files, pruned by the query's own `time` conditions, joined with the rows still in
  * memory — so a query sees every write acknowledged before it began.
+ *
+ * A SQL text is parsed, checked and printed back by DuckDB once (the AST walk needs its parser);
+ * later runs of the same text only substitute the files of the moment, so a repeated query costs
+ * DuckDB no more than the query itself.
  */
 export class QueryService {
   private nextId = 1;
-  private template: AstNode | null = null;
+  private readonly prepared = new Map<string, PreparedQuery>();
+  private templates: { select: AstNode; call: AstNode } | null = null;
+  /** Placeholder names no user SQL can produce (table functions outside the allowed list are refused anyway). */
+  private readonly placeholderPrefix = `__arc_src_${randomBytes(6).toString('hex')}_`;
 
   constructor(
     private readonly engine: QueryEngine,
@@ -69,9 +92,9 @@ export class QueryService {
   /** Plans and starts a query; throws ArcError for refused SQL, failures and time-outs. */
   async open(input: QueryInput): Promise<OpenQuery> {
     const started = performance.now();
-    const { statement, explain } = await this.parse(input.sql);
-    const plan = planQuery(statement, input.database, input.headerDatabase);
-    const bounds = boundsOf(plan.conditions, await this.evaluateTimes(plan.conditions.map((c) => c.expression)), BOUND_MARGIN_US);
+    const prepared = await this.prepare(input);
+    const times = prepared.literalTimes ?? (prepared.timesSql ? await this.evaluateTimes(prepared.timesSql, prepared.conditions.length) : []);
+    const bounds = boundsOf(prepared.conditions, times, BOUND_MARGIN_US);
 
     const id = this.nextId++;
     const session = await this.engine.acquire();
@@ -79,25 +102,24 @@ export class QueryService {
     let timedOut = false;
     const names = new Map<string, string>();
     try {
-      const views = new Map<TableReference, string>();
+      let sql = prepared.template;
       const sources: SourceProfile[] = [];
       let missing = 0;
-      for (const [k, table] of plan.tables.entries()) {
-        const view = `__arc_q${id}_t${k}`;
-        names.set(view, table.measurement);
-        const range = bounds.get(table) ?? { lo: null, hi: null };
-        const source = await this.createView(session, view, table, range.lo, range.hi);
-        if (source === null) missing++;
-        sources.push(source ?? { database: table.database, measurement: table.measurement, files: 0, hours: null, buffered_rows: 0 });
-        views.set(table, view);
+      for (const [k, table] of prepared.tables.entries()) {
+        const prefix = `__arc_q${id}_t${k}`;
+        names.set(prefix, table.measurement);
+        const range = bounds.get(k) ?? { lo: null, hi: null };
+        const source = await this.sourceOf(session, prefix, table, range.lo, range.hi);
+        if (source.missing) missing++;
+        sources.push(source.profile);
+        // split/join, not replace(): a file path may hold `$&`-like sequences.
+        sql = sql.split(`${prepared.placeholders[k]}()`).join(source.sql);
       }
-      if (plan.tables.length > 0 && missing === plan.tables.length) {
+      if (prepared.tables.length > 0 && missing === prepared.tables.length) {
         // Arc answers a query on measurements without data with an empty result, not an error.
         await this.engine.release(session);
         return emptyQuery(sources);
       }
-      rewriteTables(views);
-      const sql = `${explain}${await this.engine.toSql(statement)}`;
       timer = setTimeout(() => {
         timedOut = true;
         session.interrupt();
@@ -114,10 +136,17 @@ export class QueryService {
         throw err;
       }
       const columns = resultColumns(result);
+      // One chunk is fetched ahead, so DuckDB produces the next while this thread converts the last.
+      let ahead: Promise<DuckDBDataChunk | null> | null = null;
+      const fetchChunk = async (): Promise<DuckDBDataChunk | null> => {
+        const chunk = await result.fetchChunk();
+        return chunk && chunk.rowCount > 0 ? chunk : null;
+      };
       let closed = false;
       const close = async () => {
         if (closed) return;
         closed = true;
+        if (ahead) await ahead.catch(() => null); // the session is not handed on while DuckDB still fills a chunk
         clearTimeout(timer!);
         const elapsed = performance.now() - started;
         if (this.options.slowQueryMs > 0 && elapsed >= this.options.slowQueryMs) this.log.warn('slow query', { ms: Math.round(elapsed), sql: input.sql });
@@ -129,9 +158,12 @@ export class QueryService {
         close,
         next: async () => {
           try {
-            const chunk = await result.fetchChunk();
-            return chunk && chunk.rowCount > 0 ? chunk : null;
+            const chunk = await (ahead ?? fetchChunk());
+            ahead = chunk === null ? null : fetchChunk();
+            ahead?.catch(() => undefined); // observed by the next call, or by close()
+            return chunk;
           } catch (err) {
+            ahead = null;
             throw this.failure(err, timedOut, names);
           }
         },
@@ -141,6 +173,47 @@ export class QueryService {
       await this.engine.release(session);
       throw this.failure(err, timedOut, names);
     }
+  }
+
+  /** The prepared form of a SQL text, from the cache or made now (three DuckDB round trips at most). */
+  private async prepare(input: QueryInput): Promise<PreparedQuery> {
+    const key = `${input.headerDatabase ? 'h' : 'd'}:${input.database}\u0000${input.sql}`;
+    const cached = this.prepared.get(key);
+    if (cached) {
+      this.prepared.delete(key); // most recently used last
+      this.prepared.set(key, cached);
+      return cached;
+    }
+    const { statement, explain } = await this.parse(input.sql);
+    const plan = planQuery(statement, input.database, input.headerDatabase);
+    const templates = await this.templateNodes();
+    const tableIndex = new Map(plan.tables.map((table, k) => [table, k]));
+    const conditions = plan.conditions.map((c) => ({ table: tableIndex.get(c.table)!, operator: c.operator, literal: c.literal }));
+    let timesSql: string | null = null;
+    if (plan.conditions.length > 0) {
+      const constants = structuredClone(templates.select);
+      (constants.node as AstNode).select_list = plan.conditions.map((c, i) => ({ ...c.expression, alias: `c${i}` }));
+      const select = plan.conditions.map((_, i) => `epoch_us(TRY_CAST(c${i} AS TIMESTAMPTZ)) AS c${i}`).join(', ');
+      timesSql = `SELECT ${select} FROM (${await this.engine.toSql(constants)}) AS constants`;
+    }
+    const placeholders = plan.tables.map((_, k) => `${this.placeholderPrefix}${k}`);
+    replaceTablesWithCalls(plan.tables, templates.call, placeholders);
+    const template = `${explain}${await this.engine.toSql(statement)}`;
+    for (const placeholder of placeholders) {
+      if (template.split(`${placeholder}()`).length !== 2) throw new Error(`query template lost its table placeholder: ${template}`);
+    }
+    const literal = timesSql !== null && conditions.every((c) => c.literal);
+    const prepared: PreparedQuery = {
+      tables: plan.tables.map((t) => ({ database: t.database, measurement: t.measurement })),
+      template,
+      placeholders,
+      conditions,
+      timesSql,
+      literalTimes: literal ? await this.evaluateTimes(timesSql!, conditions.length) : null,
+    };
+    this.prepared.set(key, prepared);
+    if (this.prepared.size > PREPARED_CACHE_SIZE) this.prepared.delete(this.prepared.keys().next().value!);
+    return prepared;
   }
 
   /** DuckDB's parse: exactly one SELECT (or EXPLAIN of one). */
@@ -159,81 +232,77 @@ export class QueryService {
     return { statement: parsed.statements[0]!, explain: explainMatch ? `EXPLAIN${explainMatch[1] ? ' ANALYZE' : ''} ` : '' };
   }
 
-  /** µs since the epoch of each constant expression compared with `time` (null when not a timestamp). */
-  private async evaluateTimes(expressions: AstNode[]): Promise<Array<number | null>> {
-    if (expressions.length === 0) return [];
+  /** µs since the epoch of each condition's constant (null when it is not a timestamp). */
+  private async evaluateTimes(timesSql: string, count: number): Promise<Array<number | null>> {
     try {
-      this.template ??= await this.selectTemplate();
-      const statement = structuredClone(this.template);
-      (statement.node as AstNode).select_list = expressions.map((expression, i) => ({ ...expression, alias: `c${i}` }));
-      const constants = await this.engine.toSql(statement);
-      const select = expressions.map((_, i) => `epoch_us(TRY_CAST(c${i} AS TIMESTAMPTZ)) AS c${i}`).join(', ');
-      const [row] = await this.engine.utilityRows(`SELECT ${select} FROM (${constants}) AS constants`);
-      return expressions.map((_, i) => {
+      const [row] = await this.engine.utilityRows(timesSql);
+      return Array.from({ length: count }, (_, i) => {
         const value = row?.[`c${i}`];
         return value === null || value === undefined ? null : Number(value);
       });
     } catch {
-      return expressions.map(() => null); // not prunable; the WHERE still filters every row
+      return Array.from({ length: count }, () => null); // not prunable; the WHERE still filters every row
     }
   }
 
-  private async selectTemplate(): Promise<AstNode> {
-    const parsed = await this.engine.parse('SELECT 1 AS c0');
-    if (!parsed.ok) throw new Error(parsed.message);
-    return parsed.statements[0]!;
+  /** AST nodes to build from, taken from DuckDB's own parse so they match its serialisation version. */
+  private async templateNodes(): Promise<{ select: AstNode; call: AstNode }> {
+    if (this.templates) return this.templates;
+    const withCall = await this.engine.parse('SELECT 1 FROM f() AS x');
+    const constants = await this.engine.parse('SELECT 1 AS c0');
+    if (!withCall.ok || !constants.ok) throw new Error('DuckDB cannot parse the query templates');
+    const call = (withCall.statements[0]!.node as AstNode).from_table as AstNode;
+    this.templates = { select: constants.statements[0]!, call };
+    return this.templates;
   }
 
   /**
-   * The view a table reference reads: its Parquet files (pruned to [lo, hi]) and its rows in
-   * memory, the latter as temporary tables; null when there is neither.
+   * What a table reference reads, as SQL for a FROM clause: its Parquet files (pruned to [lo, hi])
+   * and its rows in memory, the latter loaded as temporary tables of the session.
    */
-  private async createView(session: QuerySession, view: string, table: TableReference, lo: number | null, hi: number | null): Promise<SourceProfile | null> {
+  private async sourceOf(
+    session: QuerySession,
+    prefix: string,
+    table: { database: string; measurement: string },
+    lo: number | null,
+    hi: number | null,
+  ): Promise<{ sql: string; profile: SourceProfile; missing: boolean }> {
     const memory = this.memory.unflushed(table.database, table.measurement);
     const skip = new Set(memory.stamps.map(stampText));
     const files = selectFiles(this.root, table.database, table.measurement, lo, hi, skip);
     const parts: string[] = [];
     let bufferedRows = 0;
     for (const [j, batch] of memory.batches.entries()) {
-      const name = `${view}_b${j}`;
+      const name = `${prefix}_b${j}`;
       await session.loadTable(name, batch);
       bufferedRows += batch.rowCount;
       // Buffered strings load as ENUMs (fast); as VARCHAR they compare and sort like the files' strings.
       const strings = batch.columns.filter((c) => c.type === 'string').map((c) => `CAST(${quotedIdentifier(c.name)} AS VARCHAR) AS ${quotedIdentifier(c.name)}`);
       parts.push(`SELECT *${strings.length ? ` REPLACE (${strings.join(', ')})` : ''} FROM ${quotedIdentifier(name)}`);
     }
-    const fileSource = files.glob ? quotedString(files.glob) : files.files && files.files.length > 0 ? `[${files.files.map(quotedString).join(', ')}]` : null;
     const profile: SourceProfile = { database: table.database, measurement: table.measurement, files: files.files ? files.files.length : null, hours: files.hours, buffered_rows: bufferedRows };
-    if (fileSource) {
-      const fromFiles = `SELECT * FROM read_parquet(${fileSource}, union_by_name = true)`;
-      try {
-        await session.createView(view, [fromFiles, ...parts].join(' UNION ALL BY NAME '));
-        return profile;
-      } catch (err) {
-        if (!/No files found/i.test((err as Error).message)) throw err; // a glob over an empty measurement
-        profile.files = 0;
-      }
+    // A glob over a measurement directory without files would fail: look for the newest first.
+    const fileList = files.glob !== null ? (latestFiles(this.root, table.database, table.measurement).length > 0 ? quotedString(files.glob) : null)
+      : files.files!.length > 0 ? `[${files.files!.map(quotedString).join(', ')}]` : null;
+    if (fileList === null && files.glob !== null) profile.files = 0;
+    const fromFiles = fileList === null ? null : `read_parquet(${fileList}, union_by_name = true)`;
+    if (fromFiles !== null && parts.length === 0) return { sql: fromFiles, profile, missing: false };
+    if (fromFiles !== null) return { sql: `(SELECT * FROM ${fromFiles} UNION ALL BY NAME ${parts.join(' UNION ALL BY NAME ')})`, profile, missing: false };
+    if (parts.length > 0) return { sql: `(${parts.join(' UNION ALL BY NAME ')})`, profile, missing: false };
+    // No row can match: an empty relation, with the measurement's columns when it has files at all.
+    const schema = latestFiles(this.root, table.database, table.measurement);
+    if (schema.length === 0) {
+      return { sql: `(SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false)`, profile: { ...profile, files: 0 }, missing: true };
     }
-    if (parts.length === 0) {
-      // No row can match: an empty relation, with the measurement's columns when it has files at all.
-      const schema = latestFiles(this.root, table.database, table.measurement);
-      if (schema.length === 0) {
-        await session.createView(view, `SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false`);
-        return null;
-      }
-      await session.createView(view, `SELECT * FROM read_parquet([${schema.map(quotedString).join(', ')}], union_by_name = true) WHERE false`);
-      return profile;
-    }
-    await session.createView(view, parts.join(' UNION ALL BY NAME '));
-    return profile;
+    return { sql: `(SELECT * FROM read_parquet([${schema.map(quotedString).join(', ')}], union_by_name = true) WHERE false)`, profile, missing: false };
   }
 
-  /** A DuckDB error as the client should see it: our view names replaced by the user's table names. */
+  /** A DuckDB error as the client should see it: our temporary table names replaced by the user's table names. */
   private failure(err: unknown, timedOut: boolean, names: ReadonlyMap<string, string>): ArcError {
     if (err instanceof ArcError) return err;
     if (timedOut) return new ArcError('ARC_ERR_QUERY_TIMEOUT', 'Query timed out');
     let message = err instanceof Error ? err.message : String(err);
-    message = message.replace(/__arc_q\d+_t\d+(_b\d+)?/g, (view) => names.get(view.replace(/_b\d+$/, '')) ?? view);
+    message = message.replace(/__arc_q\d+_t\d+(_b\d+)?/g, (name) => names.get(name.replace(/_b\d+$/, '')) ?? name);
     return new ArcError(CLIENT_ERRORS.test(message) ? 'ARC_ERR_BAD_QUERY' : 'ARC_ERR_QUERY_FAILED', message);
   }
 }

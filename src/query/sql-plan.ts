@@ -10,7 +10,7 @@ export type AstNode = Record<string, unknown>;
 
 /** A measurement a query reads: `FROM cpu` (the request's database) or `FROM prod.cpu`. */
 export interface TableReference {
-  /** The BASE_TABLE node in the AST; `rewrite` points it at the view that serves the query. */
+  /** The BASE_TABLE node in the AST; replaceTablesWithCalls turns it into a placeholder call. */
   node: AstNode;
   database: string;
   measurement: string;
@@ -190,15 +190,23 @@ function isConstant(value: unknown): boolean {
   return Object.values(node).every(isConstant);
 }
 
-/** Points every table reference at the view that serves it, keeping the name columns qualify it by. */
-export function rewriteTables(views: ReadonlyMap<TableReference, string>): void {
-  for (const [reference, view] of views) {
+/**
+ * Turns each table reference into a call of the placeholder table function `names[k]()`, keeping
+ * the name columns qualify it by (its alias, else the measurement), its sample and column aliases.
+ * The caller prints the statement once and substitutes each call with the table's current source.
+ * @param call a TABLE_FUNCTION node (of `SELECT * FROM f()`) to copy
+ */
+export function replaceTablesWithCalls(tables: readonly TableReference[], call: AstNode, names: readonly string[]): void {
+  tables.forEach((reference, k) => {
     const node = reference.node;
-    if (!node.alias) node.alias = reference.measurement;
-    node.schema_name = '';
-    node.catalog_name = '';
-    node.table_name = view;
-  }
+    const replacement = structuredClone(call);
+    replacement.alias = node.alias || reference.measurement;
+    (replacement.function as AstNode).function_name = names[k];
+    if (node.sample) replacement.sample = node.sample;
+    if (Array.isArray(node.column_name_alias)) replacement.column_name_alias = node.column_name_alias;
+    for (const key of Object.keys(node)) delete node[key];
+    Object.assign(node, replacement);
+  });
 }
 
 /**
@@ -206,8 +214,12 @@ export function rewriteTables(views: ReadonlyMap<TableReference, string>): void 
  * Expressions with functions (`now() - INTERVAL 1 HOUR`) are widened by `marginMicros`, because
  * they are evaluated a moment before the query runs.
  */
-export function boundsOf(conditions: readonly TimeCondition[], values: ReadonlyArray<number | null>, marginMicros: number): Map<TableReference, { lo: number | null; hi: number | null }> {
-  const bounds = new Map<TableReference, { lo: number | null; hi: number | null }>();
+export function boundsOf<T>(
+  conditions: ReadonlyArray<{ table: T; operator: TimeOperator; literal: boolean }>,
+  values: ReadonlyArray<number | null>,
+  marginMicros: number,
+): Map<T, { lo: number | null; hi: number | null }> {
+  const bounds = new Map<T, { lo: number | null; hi: number | null }>();
   conditions.forEach((condition, i) => {
     const value = values[i];
     if (value === null || value === undefined) return;

@@ -102,6 +102,7 @@ export class ArcServer {
         threads: config.query.threads,
         memoryLimit: config.query.memoryLimit || undefined,
         connections: config.query.maxConcurrent,
+        parquetMetadataCache: config.query.parquetMetadataCache,
       });
       const queries = new QueryService(engine, root, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
       const state: ServerState = {

@@ -1,16 +1,13 @@
-import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ServerResponse } from 'node:http';
-import * as arrow from 'apache-arrow';
-import { arrowField, chunkJsonColumns, chunkToArrow } from '../duckdb/result-reader.js';
+import { chunkJsonColumns } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import { DEFAULT_DATABASE, checkDatabaseName } from '../ingest/names.js';
 import { stripComments, type OpenQuery, type QueryInput } from '../query/query-service.js';
 import { DATABASE_MARKER, databaseCreatedAt, listDatabases, listMeasurements } from '../query/storage-files.js';
 import { readBody } from './body.js';
-import { rfc3339, sendJson } from './respond.js';
+import { streamArrow } from './arrow-response.js';
+import { rfc3339, sendJson, writeWithBackpressure } from './respond.js';
 import type { RequestContext } from './router.js';
 import type { ServerState } from './routes.js';
 
@@ -95,12 +92,12 @@ async function answerJson(state: ServerState, context: RequestContext, sql: stri
     const first = await query.next();
     const res = context.res;
     res.writeHead(200, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
-    await write(res, `{"columns":${JSON.stringify(query.columns.map((c) => c.name))},"data":[`);
+    if (!(await writeWithBackpressure(res, `{"columns":${JSON.stringify(query.columns.map((c) => c.name))},"data":[`))) return;
     let rows = 0;
     let failure: string | null = null;
     try {
       for (let chunk = first; chunk !== null; chunk = await query.next()) {
-        await write(res, (rows > 0 ? ',' : '') + jsonRows(chunkJsonColumns(chunk, query.columns), chunk.rowCount));
+        if (!(await writeWithBackpressure(res, (rows > 0 ? ',' : '') + jsonRows(chunkJsonColumns(chunk, query.columns), chunk.rowCount)))) return;
         rows += chunk.rowCount;
       }
     } catch (err) {
@@ -135,19 +132,8 @@ export async function queryArrow(state: ServerState, context: RequestContext): P
   state.metrics.queries.value++;
   const query = await state.queries.open(input);
   try {
-    const first = await query.next();
-    const schema = new arrow.Schema(query.columns.map(arrowField));
-    const writer = new arrow.RecordBatchStreamWriter();
-    writer.reset(undefined, schema);
-    const res = context.res;
-    res.writeHead(200, { 'Content-Type': 'application/vnd.apache.arrow.stream', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
-    const done = finished(writer.toNodeStream().pipe(res));
-    for (let chunk = first; chunk !== null; chunk = await query.next()) {
-      writer.write(chunkToArrow(chunk, query.columns, schema));
-      if (res.writableNeedDrain) await once(res, 'drain');
-    }
-    writer.finish();
-    await done;
+    // The first chunk decides the status: an error before any row is a clean 4xx/5xx.
+    await streamArrow(context.res, query, await query.next());
   } finally {
     await query.close();
   }
@@ -268,7 +254,4 @@ function elapsed(context: RequestContext): number {
   return Math.round((performance.now() - context.startedAt) * 1000) / 1000;
 }
 
-async function write(res: ServerResponse, data: string | Uint8Array): Promise<void> {
-  if (!res.write(data)) await once(res, 'drain');
-}
 

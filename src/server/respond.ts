@@ -92,3 +92,23 @@ export function goDuration(nanos: number): string {
 function trimFraction(value: number, digits: number): string {
   return value.toFixed(digits).replace(/\.?0+$/, '');
 }
+
+/**
+ * Writes with backpressure; `sent` runs once the bytes have left (so their buffer may be reused).
+ * False when the client has gone: the caller stops, and its `finally` gives back what it holds
+ * (waiting for a 'drain' that never comes would keep it forever).
+ */
+export async function writeWithBackpressure(res: ServerResponse, data: string | Uint8Array, sent?: () => void): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (res.write(data, sent ? (err) => (err ? undefined : sent()) : undefined)) return true;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+  return !res.destroyed;
+}

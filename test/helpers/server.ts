@@ -136,3 +136,15 @@ export function listFiles(dir: string): string[] {
     .map((entry) => entry.split(path.sep).join('/'))
     .sort();
 }
+
+/** Runs the `arc` command with a clean environment (no ARC_* from the caller); stdout and stderr apart. */
+export function runArc(args: string[], cwd = tempDir('arc-cli-')): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [ARC_BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

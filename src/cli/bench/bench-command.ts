@@ -6,10 +6,12 @@ import { countRowsByMeasurement } from '../../duckdb/row-counts.js';
 import { readServerInfo, SERVER_INFO_FILE } from '../../server/arc-server.js';
 import { runLoad } from './load-runner.js';
 import { makePayload, Random, type BenchCompression, type BenchMode, type Payload } from './payloads.js';
+import { BackgroundQueries, formatQueryReport, runQueryBench } from './query-bench.js';
 import { MetricsSampler, ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
 import { formatComparison, formatReport, machineInfo, type BenchReport, type VerifyReport } from './report.js';
 
 export const BENCH_HELP = `usage: arc bench [options]            (also: npm run bench -- [options])
+       arc bench --mode query [--rows N] [--iterations N]
        arc bench --compare A.json B.json
 
 Drives a running server with Arc's IoT load (1000-record batches, measurement cpu/mem/disk/net,
@@ -17,6 +19,14 @@ host 1 of 1000, value/cpu_idle/cpu_user floats, time in µs) and reports records
 percentiles, errors, and the CPU and memory both the server and the bench used.
 
   --mode columnar|row|lp   payload format (default columnar MessagePack)
+  --mode query             query benchmark instead: loads a one-day cpu data set (--rows, default
+                           10,000,000) into --database (default bench_query) unless it is there, then
+                           times COUNT(*), LIMIT 100000, a 1 h time_bucket over the day and GROUP BY
+                           host through arc-ts (JSON and Arrow IPC) next to DuckDB itself on the same
+                           files, and a full SELECT * over Arrow; --iterations runs per way (default 10)
+  --query-load SQL         write modes: run SQL back to back on one connection during the run, to see
+                           what a heavy query does to write latency (database: --query-database,
+                           default bench_query)
   --compress none|gzip|zstd
   --batch-size N           records per request (default 1000)
   --workers N              concurrent keep-alive connections (default 8)
@@ -51,7 +61,11 @@ export async function bench(argv: string[], version: string): Promise<number> {
       duration: { type: 'string', default: '10' },
       pregenerate: { type: 'string', default: '200' },
       rate: { type: 'string' },
-      database: { type: 'string', default: 'bench' },
+      database: { type: 'string' },
+      rows: { type: 'string', default: '10000000' },
+      iterations: { type: 'string', default: '10' },
+      'query-load': { type: 'string' },
+      'query-database': { type: 'string', default: 'bench_query' },
       url: { type: 'string' },
       path: { type: 'string' },
       token: { type: 'string' },
@@ -72,7 +86,34 @@ export async function bench(argv: string[], version: string): Promise<number> {
   }
   if (values.compare) return compare(argv.filter((a) => !a.startsWith('--')));
 
-  const mode = oneOf('--mode', values.mode!, ['columnar', 'row', 'lp'] as const);
+  const log = (line: string) => {
+    if (!values.quiet) process.stderr.write(`${line}\n`);
+  };
+  const loaded = loadConfig({}).config;
+  const root = path.resolve(values.data ?? loaded.storage.localPath);
+  const info = readServerInfo(root);
+  const url = values.url ?? info?.url ?? 'http://127.0.0.1:8000';
+  const token = values.token ?? process.env.ARC_TOKEN;
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+
+  if (values.mode === 'query') {
+    const report = await runQueryBench({
+      url,
+      headers: auth,
+      database: values.database ?? 'bench_query',
+      root: serverPidFor(url, info) !== null ? root : null,
+      rows: positiveInt('--rows', values.rows!),
+      iterations: positiveInt('--iterations', values.iterations!),
+      threads: loaded.query.threads,
+      log,
+    });
+    process.stdout.write(`${formatQueryReport(report)}\n`);
+    if (values.json) fs.writeFileSync(values.json, `${JSON.stringify({ ...report, version, machine: machineInfo(), started_at: new Date().toISOString() }, null, 2)}\n`);
+    return 0;
+  }
+
+  const mode: BenchMode = oneOf('--mode', values.mode!, ['columnar', 'row', 'lp'] as const);
+  const database = values.database ?? 'bench';
   const compression = oneOf('--compress', values.compress!, ['none', 'gzip', 'zstd'] as const);
   const batchSize = positiveInt('--batch-size', values['batch-size']!);
   const workers = positiveInt('--workers', values.workers!);
@@ -80,25 +121,17 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const pregenerate = positiveInt('--pregenerate', values.pregenerate!);
   const rate = values.rate === undefined ? undefined : positiveNumber('--rate', values.rate);
 
-  const root = path.resolve(values.data ?? loadConfig({}).config.storage.localPath);
-  const info = readServerInfo(root);
-  const url = values.url ?? info?.url ?? 'http://127.0.0.1:8000';
   const pid = values.pid !== undefined ? positiveInt('--pid', values.pid) : serverPidFor(url, info);
-  const headers: Record<string, string> = { 'content-type': mode === 'lp' ? 'text/plain' : 'application/msgpack', 'x-arc-database': values.database! };
-  const token = values.token ?? process.env.ARC_TOKEN;
-  if (token) headers.authorization = `Bearer ${token}`;
-
-  const log = (line: string) => {
-    if (!values.quiet) process.stderr.write(`${line}\n`);
-  };
+  const headers: Record<string, string> = { 'content-type': mode === 'lp' ? 'text/plain' : 'application/msgpack', 'x-arc-database': database, ...auth };
   log(`generating ${pregenerate} ${mode} payloads of ${batchSize} records...`);
   const random = new Random(0x5eed1234);
   const payloads: Payload[] = Array.from({ length: pregenerate }, () => makePayload(mode, compression as BenchCompression, batchSize, random));
 
-  const before = values.verify ? await countAfterFlush(url, headers, root, values.database!) : null;
+  const before = values.verify ? await countAfterFlush(url, headers, root, database) : null;
   log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
   const sampler = pid !== null ? new ProcessSampler(pid) : null;
   const remoteSampler = pid === null ? new MetricsSampler(url, token ? { authorization: headers.authorization! } : {}) : null;
+  const background = values['query-load'] ? new BackgroundQueries(url, auth, values['query-database']!, values['query-load']) : null;
   const ownStart = process.cpuUsage();
   const load = await runLoad({
     url,
@@ -113,10 +146,11 @@ export async function bench(argv: string[], version: string): Promise<number> {
   });
   const server = sampler?.stop() ?? (await remoteSampler?.stop()) ?? null;
   const benchCpu = ownCpuPercent(ownStart, load.elapsedSec);
+  const queryLoad = (await background?.stop()) ?? null;
 
   let verify: VerifyReport | null = null;
   if (before !== null) {
-    const after = await countAfterFlush(url, headers, root, values.database!);
+    const after = await countAfterFlush(url, headers, root, database);
     verify = compareCounts(before, after, load.ackedByMeasurement);
   }
 
@@ -126,7 +160,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     tool: 'arc bench',
     version,
     started_at: new Date(Date.now() - load.elapsedSec * 1000).toISOString(),
-    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, database: values.database! },
+    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, database },
     machine: machineInfo(),
     elapsed_s: load.elapsedSec,
     records: load.records,
@@ -139,6 +173,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     server: server ? { pid, source: pid !== null ? '/proc' : '/api/v1/metrics', cpu_percent: server.cpuPercent, peak_rss_mb: server.peakRssMb } : null,
     bench: { cpu_percent: benchCpu },
     verify,
+    query_load: queryLoad,
   };
   process.stdout.write(`${formatReport(report)}\n`);
   if (values.json) fs.writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -39,7 +39,7 @@ export function makePayload(mode: BenchMode, compression: BenchCompression, batc
   let body: Buffer;
   switch (mode) {
     case 'columnar':
-      body = columnar(measurement, batchSize, nowMicros, random);
+      body = columnarPayload(measurement, batchSize, nowMicros, 1, random);
       break;
     case 'row':
       body = rows(measurement, batchSize, nowMicros, random);
@@ -53,8 +53,11 @@ export function makePayload(mode: BenchMode, compression: BenchCompression, batc
   return { body, records: batchSize, perMeasurement: { [measurement]: batchSize } };
 }
 
-/** `{m, columns: {time, host, value, cpu_idle, cpu_user}}`, floats as float64, time as uint64 µs. */
-function columnar(measurement: string, n: number, nowMicros: number, random: Random): Buffer {
+/**
+ * `{m, columns: {time, host, value, cpu_idle, cpu_user}}`, floats as float64, time as uint64 µs:
+ * `n` rows from `startMicros`, `stepMicros` apart.
+ */
+export function columnarPayload(measurement: string, n: number, startMicros: number, stepMicros: number, random: Random): Buffer {
   const writer = new MsgpackWriter(64 + n * (9 + 11 + 27));
   writer.mapHeader(2);
   writer.str('m');
@@ -63,7 +66,7 @@ function columnar(measurement: string, n: number, nowMicros: number, random: Ran
   writer.mapHeader(5);
   writer.str('time');
   writer.arrayHeader(n);
-  for (let i = 0; i < n; i++) writer.uint64(nowMicros + i);
+  for (let i = 0; i < n; i++) writer.uint64(startMicros + i * stepMicros);
   writer.str('host');
   writer.arrayHeader(n);
   for (let i = 0; i < n; i++) writer.str(HOSTS[Math.floor(random.next() * HOSTS.length)]!);

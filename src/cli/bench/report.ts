@@ -29,6 +29,8 @@ export interface BenchReport {
   server: { pid: number | null; source: '/proc' | '/api/v1/metrics'; cpu_percent: number; peak_rss_mb: number } | null;
   bench: { cpu_percent: number };
   verify: VerifyReport | null;
+  /** --query-load: the heavy query that ran alongside the writes. */
+  query_load?: { sql: string; completed: number; p50_ms: number | null; errors: string[] } | null;
 }
 
 export interface VerifyReport {
@@ -64,6 +66,11 @@ export function formatReport(report: BenchReport): string {
       : '  server        CPU and memory not available (neither a local pid nor /api/v1/metrics)',
     `  bench itself  CPU ${fmt(report.bench.cpu_percent)}% of one core   (machine: ${report.machine.cpus} cores, ${report.machine.cpu_model})`,
   );
+  if (report.query_load) {
+    const q = report.query_load;
+    lines.push(`  query load    ${fmt(q.completed)} queries alongside, p50 ${q.p50_ms === null ? 'n/a' : `${fmt(q.p50_ms, 1)} ms`}: ${q.sql}`);
+    for (const error of q.errors) lines.push(`                ${error}`);
+  }
   if (report.verify) {
     const v = report.verify;
     lines.push(`  verify        ${v.ok ? 'OK' : 'MISMATCH'}: lost ${fmt(v.lost)}, duplicated ${fmt(v.duplicated)}`);

@@ -138,6 +138,11 @@ test('bad tokens are remembered briefly: a burst costs one verification', async 
     assert.equal(verifications.count, 2);
     assert.equal(auth.cacheStats().negative_hits, 38);
     assert.equal(auth.cacheStats().negative_cache_size, 2);
+    // The request path answers a remembered bad token at once, without a promise.
+    const outcome = auth.check({ authorization: `Bearer ${unknown}` }, '', 'write');
+    assert.ok(!(outcome instanceof Promise));
+    assert.deepEqual(outcome, { ok: false, status: 401, error: 'Invalid or expired token' });
+    assert.equal(verifications.count, 2);
     now += 5_001;
     assert.equal(await auth.authenticate(unknown), null);
     assert.equal(verifications.count, 3, 'remembered for 5 s only');

@@ -164,14 +164,7 @@ export class AuthService {
     const hit = this.cached(token);
     if (hit !== undefined) return Promise.resolve(hit);
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return Promise.resolve(null);
-    const rejectedUntil = this.negative.get(token);
-    if (rejectedUntil !== undefined) {
-      if (rejectedUntil > this.now()) {
-        this.negativeHits++;
-        return Promise.resolve(null);
-      }
-      this.negative.delete(token);
-    }
+    if (this.knownInvalid(token)) return Promise.resolve(null);
     this.misses++;
     let pending = this.inFlight.get(token);
     if (pending === undefined) {
@@ -194,6 +187,7 @@ export class AuthService {
     if (token === null) return AUTH_REQUIRED;
     const principal = this.cached(token);
     if (principal !== undefined) return decide(principal, required);
+    if (this.knownInvalid(token)) return INVALID_TOKEN; // a burst of bad tokens stays on the cheap path
     return this.authenticate(token).then((verified) => (verified === null ? INVALID_TOKEN : decide(verified, required)));
   }
 
@@ -301,6 +295,18 @@ export class AuthService {
     let tokens = this.cachedByTokenId.get(principal.tokenId);
     if (tokens === undefined) this.cachedByTokenId.set(principal.tokenId, (tokens = new Set()));
     tokens.add(token);
+  }
+
+  /** Whether the token failed verification less than the negative TTL ago (counted as a negative hit). */
+  private knownInvalid(token: string): boolean {
+    const rejectedUntil = this.negative.get(token);
+    if (rejectedUntil === undefined) return false;
+    if (rejectedUntil > this.now()) {
+      this.negativeHits++;
+      return true;
+    }
+    this.negative.delete(token);
+    return false;
   }
 
   private rememberInvalid(token: string): void {

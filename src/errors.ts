@@ -40,6 +40,10 @@ export const ERROR_TABLE = {
     status: 503,
     summary: 'Buffered data passed ingest.max_buffer_memory; retry after the Retry-After seconds.',
   },
+  ARC_ERR_WAL_UNAVAILABLE: {
+    status: 503,
+    summary: 'The write-ahead log could not take the write (disk full, I/O error, or too far behind); nothing of the request was kept. Retry after the Retry-After seconds.',
+  },
   ARC_ERR_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down and takes no more writes.' },
   ARC_ERR_BAD_REQUEST: { status: 400, summary: 'A query parameter or body field is missing or invalid; the message names it.' },
   ARC_ERR_UNAUTHORIZED: { status: 401, summary: 'No token, or an invalid, expired or revoked one.' },

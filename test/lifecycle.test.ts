@@ -71,7 +71,7 @@ test('a bad configuration value stops start-up with a message naming the key', a
     [{ ARC_SERVER_PORT: 'eighty' }, /configuration error: invalid value for server\.port from environment variable ARC_SERVER_PORT/],
     [{ ARC_SERVER_MAX_PAYLOAD_SIZE: '12 parsecs' }, /server\.max_payload_size/],
     [{ ARC_INGEST_COMPRESSION: 'brotli' }, /ingest\.compression .*snappy, zstd, gzip, none/],
-    [{ ARC_WAL_ENABLED: 'true' }, /wal\.enabled .*not built yet/],
+    [{ ARC_WAL_SYNC_MODE: 'never' }, /wal\.sync_mode .*fdatasync, fsync, async/],
   ] as const) {
     const result = await startExpectingFailure({ ARC_STORAGE_LOCAL_PATH: path.join(tempDir(), 'data'), ...env });
     assert.equal(result.code, 2, result.output);

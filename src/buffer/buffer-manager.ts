@@ -61,10 +61,11 @@ export class BufferManager {
   }
 
   /**
-   * Appends every batch of one request, or none: the only refusals (shutting down, memory cap)
-   * happen before the first append.
+   * Refuses a write before anything of it is kept: shutting down, or over the memory cap. With the
+   * write-ahead log on this runs before the log entry is written, since once logged a write must
+   * reach the buffers.
    */
-  write(database: string, batches: readonly ColumnBatch[]): void {
+  admit(): void {
     if (this.closed) throw new ArcError('ARC_ERR_SHUTTING_DOWN', 'Server is shutting down; write not accepted');
     const used = this.bufferedBytes + this.inflightBytes;
     if (used > this.options.maxMemoryBytes) {
@@ -75,8 +76,21 @@ export class BufferManager {
         { 'Retry-After': '1' },
       );
     }
-    for (const batch of batches) {
-      if (batch.rowCount === 0) continue;
+  }
+
+  /**
+   * Appends every batch of one request, or none: the only refusals (shutting down, memory cap)
+   * happen before the first append. Returns the rows appended.
+   * @param logged the write's log entry (write-ahead log on; admitted already): `lsn`, and for a
+   *   replay that skips rows already in files, where each batch starts among the entry's rows of
+   *   its measurement (otherwise batches of one measurement follow each other).
+   */
+  write(database: string, batches: readonly ColumnBatch[], logged?: { lsn: number; starts?: readonly number[] }): number {
+    if (logged === undefined) this.admit();
+    const offsets = logged && !logged.starts ? new Map<string, number>() : null;
+    let rows = 0;
+    batches.forEach((batch, b) => {
+      if (batch.rowCount === 0) return;
       const key = `${database}\u0000${batch.measurement}`;
       let buffer = this.buffers.get(key);
       if (buffer === undefined) {
@@ -86,8 +100,15 @@ export class BufferManager {
       const signature = schemaSignature(batch.columns) + (batch.tagColumns ? `|${batch.tagColumns.join(',')}` : '');
       if (buffer.rowCount > 0 && buffer.signature !== signature) this.flushBuffer(buffer);
       this.bufferedBytes += buffer.append(batch, signature);
+      if (logged) {
+        const start = logged.starts ? logged.starts[b]! : offsets!.get(key) ?? 0;
+        buffer.noteLogRows(logged.lsn, start, batch.rowCount);
+        offsets?.set(key, start + batch.rowCount);
+      }
+      rows += batch.rowCount;
       if (buffer.rowCount >= this.options.maxBufferRows) this.flushBuffer(buffer);
-    }
+    });
+    return rows;
   }
 
   /**

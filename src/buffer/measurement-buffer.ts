@@ -9,6 +9,8 @@ export interface SealedBuffer {
   bytes: number;
   /** Names the files of this flush (storage/layout.ts); queries use it to tell them apart. */
   stampNanos: bigint;
+  /** With the write-ahead log on: which log rows this flush holds ([lsn, first row, count] triples). */
+  contributions: number[];
 }
 
 const INITIAL_ROWS = 1024;
@@ -30,6 +32,7 @@ export class MeasurementBuffer {
   private columns: BufferColumn[] = [];
   private tagColumns: readonly string[] | null = null;
   private dictionaryBytes = 0;
+  private contributions: number[] = [];
 
   constructor(
     readonly database: string,
@@ -57,6 +60,17 @@ export class MeasurementBuffer {
     }
     this.rowCount = end;
     return this.bytes - before;
+  }
+
+  /**
+   * Notes that the rows just appended are rows [start, start + count) of this measurement in the
+   * log entry `lsn`; consecutive rows of one entry make one triple.
+   */
+  noteLogRows(lsn: number, start: number, count: number): void {
+    const list = this.contributions;
+    const n = list.length;
+    if (n > 0 && list[n - 3] === lsn && list[n - 2]! + list[n - 1]! === start) list[n - 1]! += count;
+    else list.push(lsn, start, count);
   }
 
   /** A copy of the rows buffered now (empty buffers give null). */
@@ -87,7 +101,9 @@ export class MeasurementBuffer {
       buffers,
       bytes: this.bytes,
       stampNanos,
+      contributions: this.contributions,
     };
+    this.contributions = [];
     this.rowCount = 0;
     this.capacity = 0;
     this.time = null;

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { TokenStore, TokenStoreError } from '../auth/token-store.js';
 import { loadConfig } from '../config/config.js';
 import { readServerInfo } from '../server/arc-server.js';
+import { isProcessAlive } from '../storage/directory-lock.js';
 import { tokenInfoJson, type TokenInfoJson } from '../server/auth-routes.js';
 
 export const TOKEN_HELP = `usage: arc token create --name NAME [--description TEXT] [--permissions read,write] [--expires-in 7d]
@@ -183,7 +184,7 @@ async function openBackend(values: Values, creating: boolean, io: TokenCommandIo
   }
   const root = path.resolve(io.cwd, values.data ?? config.storage.localPath);
   const server = readServerInfo(root);
-  if (server !== null && isAlive(server.pid)) return httpBackend(server.url, adminToken, `(server pid ${server.pid} on ${root})`);
+  if (server !== null && isProcessAlive(server.pid)) return httpBackend(server.url, adminToken, `(server pid ${server.pid} on ${root})`);
   const dbPath = path.resolve(io.cwd, config.auth.dbPath);
   if (!creating && !fs.existsSync(dbPath)) return null;
   return storeBackend(dbPath);
@@ -286,11 +287,3 @@ function describePermissions(permissions: readonly string[]): string {
   return permissions.length > 0 ? permissions.join(',') : 'none';
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -95,3 +95,21 @@ export function copyBatch(batch: ColumnBatch): ColumnBatch {
   });
   return { measurement: batch.measurement, rowCount: n, time: slice(batch.time), columns, tagColumns: batch.tagColumns };
 }
+
+/** Rows [from, to) of a batch as views of its arrays (no copy; the dictionary is shared). */
+export function sliceBatch(batch: ColumnBatch, from: number, to: number): ColumnBatch {
+  const columns = batch.columns.map((column): Column => {
+    const valid = column.valid ? column.valid.subarray(from, to) : null;
+    switch (column.type) {
+      case 'int64':
+        return { name: column.name, type: 'int64', values: column.values.subarray(from, to), valid };
+      case 'float64':
+        return { name: column.name, type: 'float64', values: column.values.subarray(from, to), valid };
+      case 'bool':
+        return { name: column.name, type: 'bool', values: column.values.subarray(from, to), valid };
+      case 'string':
+        return { name: column.name, type: 'string', ids: column.ids.subarray(from, to), dictionary: column.dictionary, valid };
+    }
+  });
+  return { measurement: batch.measurement, rowCount: to - from, time: batch.time.subarray(from, to), columns, tagColumns: batch.tagColumns };
+}

@@ -73,6 +73,8 @@ test('ARC_* environment variables override every key, with Arc names', () => {
   assert.equal(config.ingest.maxBufferMemory, 64 * 2 ** 20);
   assert.equal(config.auth.dbPath, '/srv/arc.db');
   assert.equal(config.wal.directory, '/srv/wal');
+  assert.equal(config.wal.syncMode, 'fdatasync');
+  assert.equal(config.wal.maxSegmentBytes, 100 * 1024 * 1024);
 });
 
 test('arc.toml is read from the working directory; the environment wins over it', () => {
@@ -93,13 +95,14 @@ test('a bad value stops start-up with a message naming the key and its source', 
   refused({ ARC_INGEST_MAX_BUFFER_AGE_MS: '-5' }, /ingest\.max_buffer_age_ms/);
   refused({ ARC_INGEST_COMPRESSION: 'lz4' }, /ingest\.compression .*must be one of snappy, zstd, gzip, none/);
   refused({ ARC_AUTH_ENABLED: 'maybe' }, /auth\.enabled .*expected true or false/);
+  refused({ ARC_WAL_SYNC_MODE: 'sometimes' }, /wal\.sync_mode .*fdatasync/);
+  refused({ ARC_WAL_ENABLED: 'true', ARC_WAL_DIRECTORY: ' ' }, /wal\.directory .*must not be empty/);
   refused({}, /server\.port in .*arc\.toml: expected an integer/, '[server]\nport = "x"\n');
   refused({}, /cannot parse .*arc\.toml/, '[server\nport = 1');
   refused({ ARC_CONFIG: '/nonexistent/arc.toml' }, /does not exist/);
 });
 
 test('features that are not built refuse to start rather than pretend', () => {
-  refused({ ARC_WAL_ENABLED: 'true' }, /wal\.enabled .*not built yet.*ARC_WAL_ENABLED=false/);
   refused({ ARC_STORAGE_BACKEND: 's3' }, /storage\.backend .*local file system only/);
   refused({ ARC_SERVER_TLS_ENABLED: 'true' }, /tls_cert_file and server\.tls_key_file/);
 });

@@ -27,7 +27,7 @@ export interface ArcConfig {
     maxBufferMemory: number;
     flushWorkers: number;
   };
-  wal: { enabled: boolean; directory: string };
+  wal: { enabled: boolean; directory: string; syncMode: 'fdatasync' | 'fsync' | 'async'; maxSegmentBytes: number; maxSegmentAgeSec: number };
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
   query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean };
@@ -168,7 +168,13 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       maxBufferMemory: get<number>('ingest.max_buffer_memory'),
       flushWorkers: get<number>('ingest.flush_workers'),
     },
-    wal: { enabled: get<boolean>('wal.enabled'), directory: get<string>('wal.directory') },
+    wal: {
+      enabled: get<boolean>('wal.enabled'),
+      directory: get<string>('wal.directory'),
+      syncMode: get<'fdatasync' | 'fsync' | 'async'>('wal.sync_mode'),
+      maxSegmentBytes: get<number>('wal.max_size_mb') * 1024 * 1024,
+      maxSegmentAgeSec: get<number>('wal.max_age_seconds'),
+    },
     auth: {
       enabled: get<boolean>('auth.enabled'),
       dbPath: get<string>('auth.db_path'),
@@ -202,9 +208,5 @@ function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Ma
   if (config.server.tls.enabled && (!config.server.tls.certFile || !config.server.tls.keyFile)) {
     throw new ConfigError('server.tls_enabled is true, so server.tls_cert_file and server.tls_key_file must both be set');
   }
-  if (config.wal.enabled) {
-    throw new ConfigError(
-      `wal.enabled${where('wal.enabled')} is true, but the write-ahead log is not built yet; acknowledged writes would not survive a crash. Set ARC_WAL_ENABLED=false`,
-    );
-  }
+  if (config.wal.enabled && config.wal.directory.trim() === '') throw new ConfigError(`wal.directory${where('wal.directory')} must not be empty`);
 }

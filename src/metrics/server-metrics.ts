@@ -5,6 +5,13 @@ import { Histogram, Registry } from './registry.js';
 
 export type IngestFormat = 'msgpack' | 'lineprotocol';
 
+/** What the write-ahead log reports (see WriteAheadLog.stats). */
+export interface WalStats {
+  segments: number;
+  pendingRows: number;
+  backlogBytes: number;
+}
+
 /** Per-format counters of the write path. */
 export interface FormatCounters {
   requests: { value: number };
@@ -22,7 +29,8 @@ export class ServerMetrics {
   readonly registry = new Registry();
   /** False when metrics.stage_timings is off: callers skip the clock reads too. */
   readonly timings: boolean;
-  readonly stage: Record<'decompress' | 'decode' | 'append' | 'flush_sort' | 'flush_encode' | 'flush_fsync' | 'flush_publish', Histogram>;
+  /** `log`: with the write-ahead log on, from a decoded request to its entry synced and its rows buffered (waiting included). */
+  readonly stage: Record<'decompress' | 'decode' | 'append' | 'log' | 'flush_sort' | 'flush_encode' | 'flush_fsync' | 'flush_publish', Histogram>;
   readonly formats: Record<IngestFormat, FormatCounters>;
   readonly rejectedLines: { value: number };
   readonly queries: { value: number };
@@ -33,7 +41,7 @@ export class ServerMetrics {
   private readonly latencyByRoute = new Map<string, Histogram>();
   private readonly loopDelay: IntervalHistogram;
 
-  constructor(timings: boolean, buffers: () => BufferStats) {
+  constructor(timings: boolean, buffers: () => BufferStats, wal?: () => WalStats) {
     this.timings = timings;
     const r = this.registry;
     const stage = (name: string) => r.histogram('arc_stage_duration_seconds', 'Time spent per pipeline stage', { stage: name });
@@ -41,6 +49,7 @@ export class ServerMetrics {
       decompress: stage('decompress'),
       decode: stage('decode'),
       append: stage('append'),
+      log: stage('log'),
       flush_sort: stage('flush_sort'),
       flush_encode: stage('flush_encode'),
       flush_fsync: stage('flush_fsync'),
@@ -70,6 +79,11 @@ export class ServerMetrics {
     gauge('arc_flush_inflight_bytes', 'Bytes of flushes not yet durable', (s) => s.inflightBytes);
     gauge('arc_buffer_pool_bytes', 'Free buffer memory kept for reuse', (s) => s.pooledBytes);
     r.counterFrom('arc_buffer_flush_errors_total', 'Failed flush attempts (each is retried)', () => buffers().flushErrors);
+    if (wal) {
+      r.gauge('arc_wal_segments', 'Write-ahead log segments on disk', () => wal().segments);
+      r.gauge('arc_wal_pending_rows', 'Logged rows not yet in published Parquet files', () => wal().pendingRows);
+      r.gauge('arc_wal_backlog_bytes', 'Bytes accepted for the write-ahead log and not yet written', () => wal().backlogBytes);
+    }
 
     this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
     this.loopDelay.enable();

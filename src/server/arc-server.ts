@@ -13,7 +13,10 @@ import { ServerMetrics } from '../metrics/server-metrics.js';
 import { AuthService, bootstrapOptionsFromEnv, formatBootstrapBanner } from '../auth/auth-service.js';
 import { QueryEngine } from '../duckdb/query-engine.js';
 import { QueryService } from '../query/query-service.js';
+import { claimLockFile } from '../storage/directory-lock.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
+import { WriteAheadLog } from '../wal/write-ahead-log.js';
+import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
 import { createHttpServer } from './http-server.js';
 import { Profiler } from './profiler.js';
@@ -62,6 +65,8 @@ export class ArcServer {
     let metrics: ServerMetrics | null = null;
     let engine: QueryEngine | null = null;
     let auth: AuthService | null = null;
+    let wal: WriteAheadLog | null = null;
+    const startedAtMs = Date.now();
     try {
       if (config.auth.enabled) {
         auth = await AuthService.open({
@@ -74,6 +79,20 @@ export class ArcServer {
         // The only time a generated token is shown: on stderr, never in the log.
         process.stderr.write(formatBootstrapBanner(auth.bootstrapTokens));
       }
+      if (config.wal.enabled) {
+        wal = await WriteAheadLog.open({
+          directory: path.resolve(config.wal.directory),
+          syncMode: config.wal.syncMode,
+          maxSegmentBytes: config.wal.maxSegmentBytes,
+          maxSegmentAgeMs: config.wal.maxSegmentAgeSec * 1000,
+          storageRoot: root,
+          log,
+        });
+        // Recorded flushes are published by now; what is left is debris no log record names. Done before
+        // any new flush starts, so no file of this process can be mistaken for it.
+        await sweepTempFiles(root, startedAtMs, log);
+      }
+      const logged = wal;
       flushPool = await FlushPool.start({
         root,
         compression: config.ingest.compression,
@@ -81,7 +100,11 @@ export class ArcServer {
         version,
         workers: config.ingest.flushWorkers,
         onWorkerExit: (error) => log.error('flush worker stopped; starting a new one', { error }),
-        onFlushed: (report) => metrics?.flushed(report),
+        onFlushed: (report, sealed) => {
+          metrics?.flushed(report);
+          logged?.flushed(sealed);
+        },
+        ...(logged ? { recordFlush: (sealed, files) => logged.recordFlush(sealed, files) } : {}),
       });
       const buffers = new BufferManager(flushPool, {
         maxBufferRows: config.ingest.maxBufferSize,
@@ -96,7 +119,23 @@ export class ArcServer {
             error,
           }),
       });
-      metrics = new ServerMetrics(config.metrics.stageTimings, () => buffers.stats());
+      const interner = new StringInterner(decodeUtf8);
+      if (wal) {
+        const started = performance.now();
+        const report = await wal.replay(buffers, (kind, meta, body) => decodeLoggedWrite(kind, meta, body, interner));
+        log.info('write-ahead log replayed', {
+          ms: Math.round(performance.now() - started),
+          segments: report.segments,
+          writes: report.replayedWrites,
+          rows: report.replayedRows,
+          rows_already_in_files: report.skippedRows,
+          files_republished: report.republishedFiles,
+          damaged_ranges: report.damaged.length,
+          undecodable_entries: report.undecodable,
+        });
+      }
+      const walStats = wal ? () => wal!.stats() : undefined;
+      metrics = new ServerMetrics(config.metrics.stageTimings, () => buffers.stats(), walStats);
       engine = await QueryEngine.open({
         root,
         threads: config.query.threads,
@@ -113,7 +152,8 @@ export class ArcServer {
         queries,
         root,
         auth,
-        decodeContext: { interner: new StringInterner(decodeUtf8), nowMicros },
+        decodeContext: { interner, nowMicros },
+        wal,
         log,
         startedAt: performance.now(),
         ready: false,
@@ -128,15 +168,14 @@ export class ArcServer {
       const arc = new ArcServer(config, log, server, flushPool, engine, state, infoPath, url);
       state.ready = true;
       metrics.serving();
-      void removeStaleTempFiles(root).then((removed) => {
-        if (removed > 0) log.info('removed temporary files left by an interrupted flush', { count: removed });
-      });
+      if (!wal) void sweepTempFiles(root, startedAtMs, log);
       return arc;
     } catch (err) {
       metrics?.close();
       engine?.close();
       await auth?.close();
       await flushPool?.close();
+      await wal?.close().catch(() => undefined);
       fs.rmSync(infoPath, { force: true });
       throw err;
     }
@@ -170,12 +209,19 @@ export class ArcServer {
       this.log.error('shutdown could not flush every buffer', { rows_not_written: lost, error: err as Error });
     }
     await this.flushPool.close();
+    // Everything flushed means every segment can go; if not, the log keeps the rows for the next start.
+    await this.state.wal?.close();
     this.engine.close();
     await this.state.auth?.close();
     this.state.metrics.close();
     fs.rmSync(this.infoPath, { force: true });
     return lost;
   }
+}
+
+async function sweepTempFiles(root: string, before: number, log: Logger): Promise<void> {
+  const removed = await removeStaleTempFiles(root, before);
+  if (removed > 0) log.info('removed temporary files left by an interrupted flush', { count: removed });
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<void> {
@@ -191,31 +237,7 @@ function listen(server: http.Server, host: string, port: number): Promise<void> 
 /** Refuses to share a storage root with another live server: two writers would interleave files and buffers. */
 function lockDataDirectory(infoPath: string, version: string): void {
   const mine: ServerInfo = { pid: process.pid, url: '', port: 0, started_at: new Date().toISOString(), version };
-  try {
-    fs.writeFileSync(infoPath, JSON.stringify(mine), { flag: 'wx' });
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  let other: Partial<ServerInfo> = {};
-  try {
-    other = JSON.parse(fs.readFileSync(infoPath, 'utf8')) as ServerInfo;
-  } catch {
-    // unreadable: a crash mid-write; treat as stale
-  }
-  if (typeof other.pid === 'number' && other.pid !== process.pid && isAlive(other.pid)) {
-    throw new Error(`another arc-ts server (pid ${other.pid}) is using ${path.dirname(infoPath)}; stop it or set storage.local_path elsewhere`);
-  }
-  fs.writeFileSync(infoPath, JSON.stringify(mine));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  claimLockFile(infoPath, mine, (pid) => `another arc-ts server (pid ${pid}) is using ${path.dirname(infoPath)}; stop it or set storage.local_path elsewhere`);
 }
 
 function writeInfo(infoPath: string, info: ServerInfo): void {

@@ -21,6 +21,7 @@ import {
 } from './query-routes.js';
 import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
+import type { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { ping, writeLineProtocol, writeMsgpack } from './write-routes.js';
 
 /** What route handlers may use; the server owns and wires it. */
@@ -33,6 +34,8 @@ export interface ServerState {
   readonly queries: QueryService;
   /** Null when auth.enabled is false: every route is open. */
   readonly auth: AuthService | null;
+  /** Null when wal.enabled is false: writes go straight to the buffers. */
+  readonly wal: WriteAheadLog | null;
   /** storage.local_path, resolved. */
   readonly root: string;
   readonly log: Logger;

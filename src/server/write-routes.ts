@@ -1,3 +1,4 @@
+import type { StringInterner } from '../columnar/string-interner.js';
 import { ArcError } from '../errors.js';
 import { parseLineProtocol, parsePrecision } from '../ingest/line-protocol.js';
 import { decodeMsgpackPayload } from '../ingest/msgpack-decode.js';
@@ -6,6 +7,8 @@ import type { Histogram } from '../metrics/registry.js';
 import type { FormatCounters } from '../metrics/server-metrics.js';
 import { decompressBody, readBody, sniffEncoding } from './body.js';
 import { sendJson, sendNoContent } from './respond.js';
+import { EntryKind, type WriteMeta } from '../wal/wal-format.js';
+import type { LoggedWrite } from '../wal/write-ahead-log.js';
 import type { RequestContext } from './router.js';
 import type { ServerState } from './routes.js';
 
@@ -34,7 +37,9 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
   const encoding = sniffEncoding(raw);
   const body = await decompressBody(raw, encoding, limit);
   if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
-  const payload = decodeMsgpackPayload(body, state.decodeContext);
+  // One "now" per request for rows without a time: the write-ahead log records it, so a replay decodes the same rows.
+  const now = state.decodeContext.nowMicros();
+  const payload = decodeMsgpackPayload(body, { interner: state.decodeContext.interner, nowMicros: () => now });
   if (metrics.timings) started = lap(metrics.stage.decode, started);
   const database = databaseHeader(context) ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
@@ -47,8 +52,14 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
       });
     }
   }
-  state.buffers.write(database, payload.batches.map((decoded) => decoded.batch));
-  if (metrics.timings) lap(metrics.stage.append, started);
+  const batches = payload.batches.map((decoded) => decoded.batch);
+  if (state.wal) {
+    await state.wal.write(state.buffers, EntryKind.Msgpack, { d: database, n: now }, raw, batches);
+    if (metrics.timings) lap(metrics.stage.log, started);
+  } else {
+    state.buffers.write(database, batches);
+    if (metrics.timings) lap(metrics.stage.append, started);
+  }
   count(metrics.formats.msgpack, payload.rowCount, raw.length);
   sendNoContent(context.res);
 }
@@ -78,11 +89,17 @@ export async function writeLineProtocol(state: ServerState, context: RequestCont
   const encoding = sniffEncoding(raw);
   const body = await decompressBody(raw, encoding, limit);
   if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
-  const result = parseLineProtocol(body, { precision, nowMicros: state.decodeContext.nowMicros(), interner: state.decodeContext.interner });
+  const now = state.decodeContext.nowMicros();
+  const result = parseLineProtocol(body, { precision, nowMicros: now, interner: state.decodeContext.interner });
   if (metrics.timings) started = lap(metrics.stage.decode, started);
   if (result.lines === 0) throw new ArcError('ARC_ERR_NO_RECORDS', 'No valid records in request');
-  state.buffers.write(database, result.batches);
-  if (metrics.timings) lap(metrics.stage.append, started);
+  if (state.wal && result.written > 0) {
+    await state.wal.write(state.buffers, EntryKind.LineProtocol, { d: database, n: now, p: precisionText ?? 'ns' }, raw, result.batches);
+    if (metrics.timings) lap(metrics.stage.log, started);
+  } else if (!state.wal) {
+    state.buffers.write(database, result.batches);
+    if (metrics.timings) lap(metrics.stage.append, started);
+  }
   count(metrics.formats.lineprotocol, result.written, raw.length);
   if (result.rejected > 0) {
     metrics.rejectedLines.value += result.rejected;
@@ -96,6 +113,21 @@ export async function writeLineProtocol(state: ServerState, context: RequestCont
     return;
   }
   sendNoContent(context.res);
+}
+
+/**
+ * A write the write-ahead log recorded, decoded again as it was when acknowledged: same body,
+ * same "now", same precision, so the same rows (the request was valid then; limits no longer apply).
+ */
+export async function decodeLoggedWrite(kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, raw: Buffer, interner: StringInterner): Promise<LoggedWrite> {
+  const body = await decompressBody(raw, sniffEncoding(raw), Number.MAX_SAFE_INTEGER);
+  if (kind === EntryKind.Msgpack) {
+    const payload = decodeMsgpackPayload(body, { interner, nowMicros: () => meta.n });
+    return { database: meta.d, batches: payload.batches.map((decoded) => decoded.batch) };
+  }
+  const precision = parsePrecision(meta.p);
+  if (precision === null) throw new Error(`logged line protocol write has an unknown precision ${JSON.stringify(meta.p)}`);
+  return { database: meta.d, batches: parseLineProtocol(body, { precision, nowMicros: meta.n, interner }).batches };
 }
 
 /** GET/HEAD /ping: what InfluxDB clients probe before writing. */

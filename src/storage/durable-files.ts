@@ -75,11 +75,13 @@ export function removeQuietly(file: string): void {
 }
 
 /**
- * Deletes temporary files left by a crash mid-flush. They never held acknowledged-and-durable
- * data (a file counts only once it is published), and no reader can see them (hidden name, not
- * *.parquet). Returns how many were removed.
+ * Deletes temporary files left by a crash mid-flush: those last changed before `before` (ms epoch),
+ * so the files of flushes this process has started since are left alone. They never held
+ * acknowledged-and-durable data (a file counts only once it is published; with the write-ahead
+ * log, recovery publishes recorded ones before this runs), and no reader can see them (hidden
+ * name, not *.parquet). Returns how many were removed.
  */
-export async function removeStaleTempFiles(root: string): Promise<number> {
+export async function removeStaleTempFiles(root: string, before: number): Promise<number> {
   let removed = 0;
   const walk = async (dir: string): Promise<void> => {
     let entries: fs.Dirent[];
@@ -92,6 +94,8 @@ export async function removeStaleTempFiles(root: string): Promise<number> {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) await walk(full);
       else if (entry.name.startsWith('.') && entry.name.endsWith(`.parquet${TEMP_SUFFIX}`)) {
+        const stat = await fs.promises.stat(full).catch(() => null);
+        if (stat === null || stat.mtimeMs >= before) continue;
         await fs.promises.unlink(full).catch(() => {});
         removed++;
       }
@@ -99,4 +103,31 @@ export async function removeStaleTempFiles(root: string): Promise<number> {
   };
   await walk(root);
   return removed;
+}
+
+/**
+ * Publishes a file the write-ahead log has already recorded (fsynced under `tempPath`). Safe to
+ * repeat: a retry, or recovery redoing it after a crash, finds it done and only tidies up.
+ * Returns false when neither name exists (the file is gone).
+ */
+export async function publishRecorded(tempPath: string, finalPath: string): Promise<boolean> {
+  try {
+    await fs.promises.link(tempPath, finalPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return fs.existsSync(finalPath); // published before; its temp name is gone
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+      if (!fs.existsSync(finalPath)) await fs.promises.rename(tempPath, finalPath);
+    } else if (code !== 'EEXIST') {
+      throw err;
+    }
+  }
+  await fs.promises.rm(tempPath, { force: true });
+  const dir = await fs.promises.open(path.dirname(finalPath), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+  return true;
 }

@@ -1,7 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FlushSink } from '../buffer/buffer-manager.js';
 import type { SealedBuffer } from '../buffer/measurement-buffer.js';
 import type { Compression } from '../config/config.js';
+import { publishRecorded } from './durable-files.js';
 import type { FlushJob, FlushReport, WrittenFile } from './write-job.js';
 
 export type WorkerMessage =
@@ -32,6 +35,12 @@ export interface FlushPoolOptions {
   /** DuckDB threads inside each worker. */
   duckdbThreads?: number;
   onFlushed?: (report: FlushReport, sealed: SealedBuffer) => void;
+  /**
+   * With the write-ahead log on: records a prepared flush (its files still under temporary names)
+   * durably; the pool publishes the files only after it resolves. Without it, workers publish each
+   * file as soon as it is written.
+   */
+  recordFlush?: (sealed: SealedBuffer, files: Array<[temporary: string, final: string]>) => Promise<void>;
   onWorkerExit?: (error: Error) => void;
 }
 
@@ -39,6 +48,8 @@ export interface FlushPoolOptions {
 interface JobState {
   publishedHours: number[];
   attempts: number;
+  /** Two-phase: the flush is in the log; what is left is publishing these files. */
+  recorded: FlushReport | null;
 }
 
 interface Pending {
@@ -71,7 +82,7 @@ export class FlushPool implements FlushSink {
     if (this.closing) return Promise.reject(new Error('flush pool is closed'));
     let state = this.states.get(sealed);
     if (state === undefined) {
-      state = { publishedHours: [], attempts: 0 };
+      state = { publishedHours: [], attempts: 0, recorded: null };
       this.states.set(sealed, state);
     }
     state.attempts++;
@@ -84,12 +95,36 @@ export class FlushPool implements FlushSink {
       compression: this.options.compression,
       publishedHours: [...state.publishedHours],
       attempt: state.attempts,
+      prepareOnly: this.options.recordFlush !== undefined,
     };
+    if (state.recorded) return this.publish(sealed, state.recorded);
     if (this.workers.length === 0) return Promise.reject(new Error('no flush worker is running (one is being restarted)'));
     const worker = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
-    return new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject })).then((report) => {
-      this.options.onFlushed?.(report, sealed);
+    const written = new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject }));
+    const record = this.options.recordFlush;
+    if (record === undefined) return written.then((report) => this.options.onFlushed?.(report, sealed));
+    return written.then(async (report) => {
+      const root = this.options.root;
+      try {
+        await record(sealed, report.files.map((file) => [path.relative(root, file.tempPath!), path.relative(root, file.path)]));
+      } catch (err) {
+        // Not in the log, so never to be published: a later attempt starts over.
+        await Promise.all(report.files.map((file) => fs.promises.rm(file.tempPath!, { force: true })));
+        throw err;
+      }
+      state!.recorded = report;
+      return this.publish(sealed, report);
     });
+  }
+
+  /** Second phase: the flush is in the log; its files become visible (again after a failed try). */
+  private async publish(sealed: SealedBuffer, report: FlushReport): Promise<void> {
+    const started = performance.now();
+    for (const file of report.files) {
+      if (!(await publishRecorded(file.tempPath!, file.path))) throw new Error(`prepared file ${file.tempPath} disappeared before it was published`);
+    }
+    report.timings.publishMs += performance.now() - started;
+    this.options.onFlushed?.(report, sealed);
   }
 
   /** Starts a CPU or sampling-heap profile in every worker; the returned function stops them and collects the profiles. */

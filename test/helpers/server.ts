@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (tests run from dist/test/...). */
@@ -20,6 +21,18 @@ export interface TestServer {
   /** Sends a signal and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
+
+/**
+ * Servers still running well after a test file ends (a failed assertion skipped their stop) are
+ * killed, so one failure is reported as itself instead of as the whole file hanging until its time-out.
+ */
+const running = new Set<ChildProcess>();
+after(() => {
+  // Later after-hooks of the test file may still stop their servers cleanly: give them time first.
+  setTimeout(() => {
+    for (const child of running) child.kill('SIGKILL');
+  }, 20_000).unref();
+});
 
 export function tempDir(prefix = 'arc-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -50,7 +63,13 @@ export async function startServer(options: { root?: string; env?: Record<string,
 /** Waits for the "arc-ts listening" log line of a spawned server. */
 export function attach(child: ChildProcess, root: string): Promise<TestServer> {
   let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();

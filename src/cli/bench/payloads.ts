@@ -106,7 +106,7 @@ function lineProtocol(measurement: string, n: number, nowMicros: number, random:
 }
 
 /** Just enough MessagePack writing for exact wire types. */
-class MsgpackWriter {
+export class MsgpackWriter {
   private buf: Buffer;
   private pos = 0;
 

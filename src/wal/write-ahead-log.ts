@@ -1,0 +1,256 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BufferManager } from '../buffer/buffer-manager.js';
+import type { SealedBuffer } from '../buffer/measurement-buffer.js';
+import { sliceBatch, type ColumnBatch } from '../columnar/column-batch.js';
+import type { Logger } from '../log.js';
+import { claimLockFile } from '../storage/directory-lock.js';
+import { publishRecorded } from '../storage/durable-files.js';
+import { EntryKind, type Entry, type FlushCommitMeta, type WriteMeta } from './wal-format.js';
+import { WalLedger } from './wal-ledger.js';
+import { listSegments, scanSegment, type DamagedRange } from './wal-reader.js';
+import { WalWriter, type SyncMode } from './wal-writer.js';
+
+/** A logged write decoded again, exactly as when it was acknowledged. */
+export interface LoggedWrite {
+  database: string;
+  batches: ColumnBatch[];
+}
+
+export type WriteDecoder = (kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, body: Buffer) => Promise<LoggedWrite>;
+
+export interface WalOptions {
+  directory: string;
+  syncMode: SyncMode;
+  maxSegmentBytes: number;
+  maxSegmentAgeMs: number;
+  /** Storage root: flush records name files relative to it. */
+  storageRoot: string;
+  log: Logger;
+  /** Bytes waiting for the disk above which writes get 503 (default 64 MB). */
+  maxBacklogBytes?: number;
+}
+
+export interface RecoveryReport {
+  segments: number;
+  /** Write entries replayed, and the rows they put back in the buffers. */
+  replayedWrites: number;
+  replayedRows: number;
+  /** Rows of logged writes found already in committed Parquet files (not replayed again). */
+  skippedRows: number;
+  /** Files of logged flushes a crash left unpublished, published now. */
+  republishedFiles: number;
+  damaged: DamagedRange[];
+  /** Write entries that could not be decoded again (their rows are lost; reported, not fatal). */
+  undecodable: number;
+}
+
+const LOCK_FILE = '.arc-wal.lock';
+const DEFAULT_BACKLOG_BYTES = 64 << 20;
+
+/**
+ * The write-ahead log (issue #6). A write is acknowledged only once its request body is in the log
+ * (synced, with the default sync mode), and only then appended to the buffers. A flush is recorded
+ * in the log — its files, fsynced under temporary names, and the log rows they hold — before the
+ * files are published. At start-up the log is read back: recorded flushes a crash interrupted are
+ * published, and every logged row that is not in a recorded flush goes back into the buffers, so
+ * nothing acknowledged is lost and nothing is stored twice. A segment is deleted once all its rows
+ * are in published files.
+ */
+export class WriteAheadLog {
+  /** Rows already in recorded flushes: "database\0measurement" → lsn → [start, count, ...]. */
+  private committed = new Map<string, Map<number, number[]>>();
+  private pendingReplay: Array<{ file: string; firstLsn: number }> = [];
+
+  private constructor(
+    private readonly writer: WalWriter,
+    private readonly ledger: WalLedger,
+    private readonly options: WalOptions,
+    readonly report: RecoveryReport,
+  ) {}
+
+  /**
+   * Reads the log, publishes what recorded flushes left unpublished, and opens a new segment for
+   * writing. Call `replay` next, once buffers exist, before serving.
+   */
+  static async open(options: WalOptions): Promise<WriteAheadLog> {
+    const dir = path.resolve(options.directory);
+    fs.mkdirSync(dir, { recursive: true });
+    claimLockFile(path.join(dir, LOCK_FILE), { pid: process.pid }, (pid) => `another arc-ts server (pid ${pid}) is using the write-ahead log in ${dir}; stop it or set wal.directory elsewhere`);
+    const segments = listSegments(dir);
+    const report: RecoveryReport = { segments: segments.length, replayedWrites: 0, replayedRows: 0, skippedRows: 0, republishedFiles: 0, damaged: [], undecodable: 0 };
+    let maxLsn = segments.at(-1)?.firstLsn ?? 0;
+    const flushes: FlushCommitMeta[] = [];
+    for (const segment of segments) {
+      scanSegment(
+        segment.file,
+        (entry) => {
+          maxLsn = Math.max(maxLsn, entry.lsn);
+          if (entry.kind === EntryKind.FlushCommit) flushes.push(flushRecord(entry));
+        },
+        report.damaged,
+      );
+    }
+    for (const damage of report.damaged) options.log.warn('write-ahead log: cut damaged bytes', { ...damage });
+
+    let writer: WalWriter | null = null;
+    const ledger = new WalLedger(dir, () => writer?.lsnAhead ?? maxLsn + 1, (error) => options.log.error('write-ahead log: could not delete a segment', { error }));
+    for (const segment of segments) ledger.addSegment(segment.firstLsn, true);
+    writer = new WalWriter({
+      directory: dir,
+      syncMode: options.syncMode,
+      maxSegmentBytes: options.maxSegmentBytes,
+      maxSegmentAgeMs: options.maxSegmentAgeMs,
+      maxBacklogBytes: options.maxBacklogBytes ?? DEFAULT_BACKLOG_BYTES,
+      nextLsn: maxLsn + 1,
+      onSegmentOpened: (firstLsn) => ledger.addSegment(firstLsn, false),
+      onSegmentClosed: (firstLsn) => ledger.closeSegment(firstLsn),
+      onError: (error) => options.log.error('write-ahead log write failed; writes get 503 until it works again', { error }),
+    });
+    const wal = new WriteAheadLog(writer, ledger, options, report);
+    for (const flush of flushes) await wal.redoFlush(flush);
+    wal.pendingReplay = segments;
+    return wal;
+  }
+
+  /**
+   * Puts every logged row that is not in a recorded flush back into the buffers (flushes may start
+   * meanwhile; they are recorded in the new segment). Old segments are deleted as their rows reach
+   * files.
+   */
+  async replay(buffers: BufferManager, decode: WriteDecoder): Promise<RecoveryReport> {
+    const report = this.report;
+    for (const segment of this.pendingReplay) {
+      const writes: Entry[] = [];
+      scanSegment(segment.file, (entry) => entry.kind !== EntryKind.FlushCommit && writes.push(entry), []);
+      for (const entry of writes) {
+        let decoded: LoggedWrite;
+        try {
+          decoded = await decode(entry.kind as EntryKind.Msgpack | EntryKind.LineProtocol, entry.meta as WriteMeta, entry.payload);
+        } catch (err) {
+          report.undecodable++;
+          this.options.log.error('write-ahead log: an entry could not be decoded again; its rows are lost', { lsn: entry.lsn, file: segment.file, error: err as Error });
+          continue;
+        }
+        const rows = this.replayWrite(buffers, entry.lsn, decoded);
+        if (rows > 0) report.replayedWrites++;
+        report.replayedRows += rows;
+      }
+    }
+    this.pendingReplay = [];
+    this.committed = new Map();
+    this.ledger.release();
+    return report;
+  }
+
+  /**
+   * Logs a write, then appends it to the buffers. Resolves when it may be acknowledged; rejects
+   * (503) with nothing kept when it cannot be admitted or logged.
+   */
+  async write(buffers: BufferManager, kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, body: Uint8Array, batches: readonly ColumnBatch[]): Promise<void> {
+    buffers.admit();
+    let rows = 0;
+    for (const batch of batches) rows += batch.rowCount;
+    const { lsn, durable } = this.writer.append(kind, meta, body, (queued) => this.ledger.addRows(queued, rows));
+    try {
+      await durable;
+    } catch (err) {
+      this.ledger.forget(lsn);
+      throw err;
+    }
+    // Logged writes reach the buffers in LSN order: appends resolve in order, and nothing awaits in between.
+    buffers.write(meta.d, batches, { lsn });
+  }
+
+  /** First phase of a flush done (files fsynced under temporary names): record it before publishing. */
+  async recordFlush(sealed: SealedBuffer, files: Array<[string, string]>): Promise<void> {
+    const record: FlushCommitMeta = { d: sealed.database, m: sealed.batch.measurement, files, rows: sealed.contributions };
+    await this.writer.append(EntryKind.FlushCommit, {}, Buffer.from(JSON.stringify(record))).durable;
+  }
+
+  /** A recorded flush is published: its log rows no longer keep their segments. */
+  flushed(sealed: SealedBuffer): void {
+    this.ledger.committed(sealed.contributions);
+  }
+
+  stats(): { segments: number; pendingRows: number; backlogBytes: number; nextLsn: number } {
+    return { segments: this.ledger.segmentCount, pendingRows: this.ledger.pendingRows, backlogBytes: this.writer.backlogBytes, nextLsn: this.writer.lsnAhead };
+  }
+
+  /** After the buffers are flushed: closes the segment, which is then deleted if nothing in it is pending. */
+  async close(): Promise<void> {
+    const current = this.writer.currentSegment;
+    await this.writer.close();
+    if (current !== null) this.ledger.closeSegment(current);
+    await this.ledger.settled();
+    fs.rmSync(path.join(path.resolve(this.options.directory), LOCK_FILE), { force: true });
+  }
+
+  /** Publishes the files of a recorded flush a crash interrupted; remembers its rows as committed. */
+  private async redoFlush(flush: FlushCommitMeta): Promise<void> {
+    const root = this.options.storageRoot;
+    for (const [temporary, final] of flush.files) {
+      const finalPath = path.join(root, final);
+      const existed = fs.existsSync(finalPath);
+      if (!(await publishRecorded(path.join(root, temporary), finalPath))) {
+        this.options.log.error('write-ahead log: a recorded flush file is missing from storage', { file: finalPath });
+      } else if (!existed) {
+        this.report.republishedFiles++;
+      }
+    }
+    const key = `${flush.d}\u0000${flush.m}`;
+    let byLsn = this.committed.get(key);
+    if (!byLsn) this.committed.set(key, (byLsn = new Map()));
+    for (let i = 0; i < flush.rows.length; i += 3) {
+      const lsn = flush.rows[i]!;
+      let ranges = byLsn.get(lsn);
+      if (!ranges) byLsn.set(lsn, (ranges = []));
+      ranges.push(flush.rows[i + 1]!, flush.rows[i + 2]!);
+    }
+  }
+
+  /** Appends the rows of one logged write that no recorded flush holds; returns how many. */
+  private replayWrite(buffers: BufferManager, lsn: number, decoded: LoggedWrite): number {
+    const pieces: ColumnBatch[] = [];
+    const starts: number[] = [];
+    const offsets = new Map<string, number>();
+    for (const batch of decoded.batches) {
+      if (batch.rowCount === 0) continue;
+      const key = `${decoded.database}\u0000${batch.measurement}`;
+      const first = offsets.get(key) ?? 0;
+      offsets.set(key, first + batch.rowCount);
+      const done = this.committed.get(key)?.get(lsn);
+      for (const [from, to] of uncovered(first, first + batch.rowCount, done)) {
+        pieces.push(from === first && to === first + batch.rowCount ? batch : sliceBatch(batch, from - first, to - first));
+        starts.push(from);
+      }
+    }
+    const rows = pieces.reduce((n, piece) => n + piece.rowCount, 0);
+    const total = decoded.batches.reduce((n, batch) => n + batch.rowCount, 0);
+    this.report.skippedRows += total - rows;
+    if (rows === 0) return 0;
+    this.ledger.addRows(lsn, rows); // before the append, which may start (and finish) a flush of these rows
+    return buffers.write(decoded.database, pieces, { lsn, starts });
+  }
+}
+
+/** Parts of [from, to) not covered by the [start, count] pairs of `done`. */
+function uncovered(from: number, to: number, done: number[] | undefined): Array<[number, number]> {
+  if (!done || done.length === 0) return [[from, to]];
+  const covered: Array<[number, number]> = [];
+  for (let i = 0; i < done.length; i += 2) covered.push([done[i]!, done[i]! + done[i + 1]!]);
+  covered.sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, number]> = [];
+  let at = from;
+  for (const [start, end] of covered) {
+    if (end <= at || start >= to) continue;
+    if (start > at) out.push([at, start]);
+    at = Math.max(at, end);
+  }
+  if (at < to) out.push([at, to]);
+  return out;
+}
+
+function flushRecord(entry: Entry): FlushCommitMeta {
+  return JSON.parse(entry.payload.toString('utf8')) as FlushCommitMeta;
+}

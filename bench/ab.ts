@@ -45,6 +45,7 @@ async function runOne(settings: Record<string, string>, json: string): Promise<B
       ARC_SERVER_PORT: '0',
       ARC_STORAGE_LOCAL_PATH: root,
       ARC_AUTH_DB_PATH: path.join(scratch, 'arc.db'),
+      ARC_WAL_DIRECTORY: path.join(scratch, 'wal'), // used only with ARC_WAL_ENABLED=true
       ARC_AUTH_BOOTSTRAP_TOKEN: token,
       ARC_LOG_FORMAT: 'json',
       ...settings,

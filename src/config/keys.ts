@@ -130,9 +130,9 @@ export const KEYS: readonly KeySpec[] = [
   k('wal.sync_mode', 'active', 'fdatasync', oneOf('fdatasync', 'fsync', 'async'), 'fdatasync or fsync: acknowledge after the log is synced (survives power loss); async: after it is written to the OS (survives a process crash), synced every second.'),
   k('wal.max_size_mb', 'active', 100, int(1), 'Segment size (MB) that starts a new segment; segments are deleted once their rows are in Parquet files.'),
   k('wal.max_age_seconds', 'active', 3600, int(1), 'Segment age that starts a new segment.'),
-  k('wal.recovery_interval_seconds', 'ignored', 300, int(1), 'Arc maintenance interval; not used by arc-ts.'),
-  k('wal.recovery_batch_size', 'ignored', 10000, int(1), 'Arc replay batch size; not used by arc-ts.'),
-  k('wal.buffer_size', 'ignored', 10000, int(1), 'Arc WAL queue length; not used by arc-ts.'),
+  k('wal.recovery_interval_seconds', 'ignored', 300, int(1), 'Arc: WAL maintenance interval.'),
+  k('wal.recovery_batch_size', 'ignored', 10000, int(1), 'Arc: rows per replay batch (arc-ts replays each logged request whole).'),
+  k('wal.buffer_size', 'ignored', 10000, int(1), 'Arc: WAL queue length (arc-ts acknowledges only logged writes, so it has no queue to drop from).'),
 
   k('auth.enabled', 'active', true, bool, 'Token authentication; false opens every route. The first start prints an admin token once (ARC_AUTH_BOOTSTRAP_TOKEN chooses it).'),
   k('auth.db_path', 'active', './data/arc.db', str, 'Token store (a DuckDB file); tokens are kept only as salted PBKDF2 hashes.'),

@@ -6,7 +6,7 @@ import { resultColumns, type ResultColumn } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { boundsOf, planQuery, replaceTablesWithCalls, type AstNode, type TimeOperator } from './sql-plan.js';
-import { latestFiles, selectFiles, stampText } from './storage-files.js';
+import type { FileCatalog, FileSnapshot } from '../storage/catalog.js';
 
 /** What the buffers know that the files do not (yet): see BufferManager.unflushed. */
 export interface UnflushedRows {
@@ -30,10 +30,10 @@ export interface QueryInput {
 export interface SourceProfile {
   database: string;
   measurement: string;
-  /** Parquet files read (null when the whole measurement was globbed). */
-  files: number | null;
-  /** Hour directories looked at when the query's time range was used to prune. */
-  hours: number | null;
+  /** Parquet files read. */
+  files: number;
+  /** Partitions (hour or day directories) the files come from, after pruning by the query's time range. */
+  hours: number;
   buffered_rows: number;
 }
 
@@ -83,7 +83,7 @@ export class QueryService {
 
   constructor(
     private readonly engine: QueryEngine,
-    private readonly root: string,
+    private readonly catalog: FileCatalog,
     private readonly memory: UnflushedRows,
     private readonly options: QueryOptions,
     private readonly log: Logger,
@@ -98,6 +98,19 @@ export class QueryService {
 
     const id = this.nextId++;
     const session = await this.engine.acquire();
+    // The query's view of the data, taken in one synchronous step: rows in memory and the files of
+    // the catalog, so no flush can land between them (each row is seen once). The files stay
+    // pinned, so a compaction swapping them out cannot unlink them under the query.
+    const snapshots = prepared.tables.map((table, k) => {
+      const range = bounds.get(k) ?? { lo: null, hi: null };
+      return this.snapshotOf(table, range.lo, range.hi);
+    });
+    const releaseSnapshots = () => {
+      for (const snapshot of snapshots) {
+        snapshot.files.release();
+        snapshot.schema?.release();
+      }
+    };
     let timer: NodeJS.Timeout | null = null;
     let timedOut = false;
     const names = new Map<string, string>();
@@ -108,8 +121,7 @@ export class QueryService {
       for (const [k, table] of prepared.tables.entries()) {
         const prefix = `__arc_q${id}_t${k}`;
         names.set(prefix, table.measurement);
-        const range = bounds.get(k) ?? { lo: null, hi: null };
-        const source = await this.sourceOf(session, prefix, table, range.lo, range.hi);
+        const source = await this.sourceOf(session, prefix, table, snapshots[k]!);
         if (source.missing) missing++;
         sources.push(source.profile);
         // split/join, not replace(): a file path may hold `$&`-like sequences.
@@ -117,6 +129,7 @@ export class QueryService {
       }
       if (prepared.tables.length > 0 && missing === prepared.tables.length) {
         // Arc answers a query on measurements without data with an empty result, not an error.
+        releaseSnapshots();
         await this.engine.release(session);
         return emptyQuery(sources);
       }
@@ -130,6 +143,7 @@ export class QueryService {
       } catch (err) {
         if (missing > 0 && /^Binder Error/.test((err as Error).message)) {
           clearTimeout(timer);
+          releaseSnapshots();
           await this.engine.release(session);
           return emptyQuery(sources); // a missing measurement has no columns to bind
         }
@@ -150,6 +164,7 @@ export class QueryService {
         clearTimeout(timer!);
         const elapsed = performance.now() - started;
         if (this.options.slowQueryMs > 0 && elapsed >= this.options.slowQueryMs) this.log.warn('slow query', { ms: Math.round(elapsed), sql: input.sql });
+        releaseSnapshots();
         await this.engine.release(session);
       };
       return {
@@ -170,6 +185,7 @@ export class QueryService {
       };
     } catch (err) {
       if (timer) clearTimeout(timer);
+      releaseSnapshots();
       await this.engine.release(session);
       throw this.failure(err, timedOut, names);
     }
@@ -257,22 +273,26 @@ export class QueryService {
   }
 
   /**
-   * What a table reference reads, as SQL for a FROM clause: its Parquet files (pruned to [lo, hi])
-   * and its rows in memory, the latter loaded as temporary tables of the session.
+   * What one table reference sees, taken synchronously: copies of its rows in memory (open buffer
+   * and flushes in flight) and the catalog's files for [lo, hi] minus the files of those in-flight
+   * flushes. A flush finishing later changes neither.
    */
-  private async sourceOf(
-    session: QuerySession,
-    prefix: string,
-    table: { database: string; measurement: string },
-    lo: number | null,
-    hi: number | null,
-  ): Promise<{ sql: string; profile: SourceProfile; missing: boolean }> {
+  private snapshotOf(table: { database: string; measurement: string }, lo: number | null, hi: number | null): TableSnapshot {
     const memory = this.memory.unflushed(table.database, table.measurement);
-    const skip = new Set(memory.stamps.map(stampText));
-    const files = selectFiles(this.root, table.database, table.measurement, lo, hi, skip);
+    const files = this.catalog.snapshot(table.database, table.measurement, lo, hi, new Set(memory.stamps));
+    // No file in range: the newest files still give the measurement's columns (an empty, typed result).
+    const schema = files.files.length === 0 ? this.catalog.latest(table.database, table.measurement) : null;
+    return { batches: memory.batches, files, schema };
+  }
+
+  /**
+   * A table reference as SQL for a FROM clause: its snapshot's Parquet files (an explicit list:
+   * nothing is expanded later) and its rows in memory, loaded as temporary tables of the session.
+   */
+  private async sourceOf(session: QuerySession, prefix: string, table: { database: string; measurement: string }, snapshot: TableSnapshot): Promise<{ sql: string; profile: SourceProfile; missing: boolean }> {
     const parts: string[] = [];
     let bufferedRows = 0;
-    for (const [j, batch] of memory.batches.entries()) {
+    for (const [j, batch] of snapshot.batches.entries()) {
       const name = `${prefix}_b${j}`;
       await session.loadTable(name, batch);
       bufferedRows += batch.rowCount;
@@ -280,21 +300,16 @@ export class QueryService {
       const strings = batch.columns.filter((c) => c.type === 'string').map((c) => `CAST(${quotedIdentifier(c.name)} AS VARCHAR) AS ${quotedIdentifier(c.name)}`);
       parts.push(`SELECT *${strings.length ? ` REPLACE (${strings.join(', ')})` : ''} FROM ${quotedIdentifier(name)}`);
     }
-    const profile: SourceProfile = { database: table.database, measurement: table.measurement, files: files.files ? files.files.length : null, hours: files.hours, buffered_rows: bufferedRows };
-    // A glob over a measurement directory without files would fail: look for the newest first.
-    const fileList = files.glob !== null ? (latestFiles(this.root, table.database, table.measurement).length > 0 ? quotedString(files.glob) : null)
-      : files.files!.length > 0 ? `[${files.files!.map(quotedString).join(', ')}]` : null;
-    if (fileList === null && files.glob !== null) profile.files = 0;
-    const fromFiles = fileList === null ? null : `read_parquet(${fileList}, union_by_name = true)`;
+    const files = snapshot.files.files;
+    const profile: SourceProfile = { database: table.database, measurement: table.measurement, files: files.length, hours: snapshot.files.partitions, buffered_rows: bufferedRows };
+    const fromFiles = files.length > 0 ? `read_parquet([${files.map((f) => quotedString(f.path)).join(', ')}], union_by_name = true)` : null;
     if (fromFiles !== null && parts.length === 0) return { sql: fromFiles, profile, missing: false };
     if (fromFiles !== null) return { sql: `(SELECT * FROM ${fromFiles} UNION ALL BY NAME ${parts.join(' UNION ALL BY NAME ')})`, profile, missing: false };
     if (parts.length > 0) return { sql: `(${parts.join(' UNION ALL BY NAME ')})`, profile, missing: false };
     // No row can match: an empty relation, with the measurement's columns when it has files at all.
-    const schema = latestFiles(this.root, table.database, table.measurement);
-    if (schema.length === 0) {
-      return { sql: `(SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false)`, profile: { ...profile, files: 0 }, missing: true };
-    }
-    return { sql: `(SELECT * FROM read_parquet([${schema.map(quotedString).join(', ')}], union_by_name = true) WHERE false)`, profile, missing: false };
+    const schema = snapshot.schema?.files ?? [];
+    if (schema.length === 0) return { sql: `(SELECT CAST(NULL AS TIMESTAMPTZ) AS "time" WHERE false)`, profile, missing: true };
+    return { sql: `(SELECT * FROM read_parquet([${schema.map((f) => quotedString(f.path)).join(', ')}], union_by_name = true) WHERE false)`, profile, missing: false };
   }
 
   /** A DuckDB error as the client should see it: our temporary table names replaced by the user's table names. */
@@ -305,6 +320,13 @@ export class QueryService {
     message = message.replace(/__arc_q\d+_t\d+(_b\d+)?/g, (name) => names.get(name.replace(/_b\d+$/, '')) ?? name);
     return new ArcError(CLIENT_ERRORS.test(message) ? 'ARC_ERR_BAD_QUERY' : 'ARC_ERR_QUERY_FAILED', message);
   }
+}
+
+/** One table reference's view of the data; its file snapshots are released when the query closes. */
+interface TableSnapshot {
+  batches: ColumnBatch[];
+  files: FileSnapshot;
+  schema: FileSnapshot | null;
 }
 
 function emptyQuery(sources: SourceProfile[]): OpenQuery {

@@ -15,6 +15,7 @@ import { QueryEngine } from '../duckdb/query-engine.js';
 import { QueryService } from '../query/query-service.js';
 import { claimLockFile } from '../storage/directory-lock.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
+import { FileCatalog } from '../storage/catalog.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
@@ -93,6 +94,8 @@ export class ArcServer {
         await sweepTempFiles(root, startedAtMs, log);
       }
       const logged = wal;
+      // Every recovery step that publishes or removes files is done: the catalog starts from the disk.
+      const catalog = await FileCatalog.load(root);
       flushPool = await FlushPool.start({
         root,
         compression: config.ingest.compression,
@@ -100,7 +103,8 @@ export class ArcServer {
         version,
         workers: config.ingest.flushWorkers,
         onWorkerExit: (error) => log.error('flush worker stopped; starting a new one', { error }),
-        onFlushed: (report, sealed) => {
+        onFlushed: (report, sealed, files) => {
+          catalog.add(files.map((file) => ({ path: file.path, bytes: file.bytes, rows: file.rows, flushStamp: sealed.stampNanos })));
           metrics?.flushed(report);
           logged?.flushed(sealed);
         },
@@ -143,13 +147,14 @@ export class ArcServer {
         connections: config.query.maxConcurrent,
         parquetMetadataCache: config.query.parquetMetadataCache,
       });
-      const queries = new QueryService(engine, root, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
+      const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
       const state: ServerState = {
         config,
         buffers,
         metrics,
         profiler: new Profiler(flushPool),
         queries,
+        catalog,
         root,
         auth,
         decodeContext: { interner, nowMicros },

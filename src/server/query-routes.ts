@@ -4,7 +4,7 @@ import { chunkJsonColumns } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import { DEFAULT_DATABASE, checkDatabaseName } from '../ingest/names.js';
 import { stripComments, type OpenQuery, type QueryInput } from '../query/query-service.js';
-import { DATABASE_MARKER, databaseCreatedAt, listDatabases, listMeasurements } from '../query/storage-files.js';
+import { DATABASE_MARKER, databaseCreatedAt, listDatabases } from '../query/storage-files.js';
 import { readBody } from './body.js';
 import { streamArrow } from './arrow-response.js';
 import { rfc3339, sendJson, writeWithBackpressure } from './respond.js';
@@ -55,20 +55,23 @@ function show(state: ServerState, sql: string, database: string): { columns: str
 
 function knownDatabases(state: ServerState): string[] {
   const names = new Set(listDatabases(state.root));
+  for (const database of state.catalog.databases()) names.add(database);
   for (const { database } of state.buffers.bufferedMeasurements()) names.add(database);
   return [...names].sort();
 }
 
-/** Measurements on disk plus those with rows only in memory so far. */
+/** Measurements with visible files (from the file catalog, no directory walk) plus those with rows only in memory so far. */
 function measurementsOf(state: ServerState, database: string) {
-  const onDisk = listMeasurements(state.root, database);
-  const known = new Set(onDisk.map((m) => m.measurement));
+  const storagePath = (measurement: string) => path.join(state.root, database, measurement, '**', '*.parquet');
+  const list = state.catalog.measurementsOf(database).map((m) => ({ ...m, storagePath: storagePath(m.measurement) }));
+  const known = new Set(list.map((m) => m.measurement));
   for (const { database: db, measurement } of state.buffers.bufferedMeasurements()) {
     if (db === database && !known.has(measurement)) {
-      onDisk.push({ database, measurement, fileCount: 0, totalBytes: 0, storagePath: path.join(state.root, database, measurement, '**', '*.parquet') });
+      known.add(measurement);
+      list.push({ database, measurement, fileCount: 0, totalBytes: 0, storagePath: storagePath(measurement) });
     }
   }
-  return onDisk.sort((a, b) => a.measurement.localeCompare(b.measurement));
+  return list.sort((a, b) => a.measurement.localeCompare(b.measurement));
 }
 
 /** POST /api/v1/query: Arc's JSON envelope, streamed chunk by chunk. */

@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { AuthService } from '../auth/auth-service.js';
 import type { QueryService } from '../query/query-service.js';
+import type { FileCatalog } from '../storage/catalog.js';
 import { authRoutes } from './auth-routes.js';
 import type { Profiler } from './profiler.js';
 import {
@@ -32,6 +33,8 @@ export interface ServerState {
   readonly metrics: ServerMetrics;
   readonly profiler: Profiler;
   readonly queries: QueryService;
+  /** The visible Parquet files: what queries read and compaction rewrites. */
+  readonly catalog: FileCatalog;
   /** Null when auth.enabled is false: every route is open. */
   readonly auth: AuthService | null;
   /** Null when wal.enabled is false: writes go straight to the buffers. */

@@ -34,7 +34,13 @@ export interface FlushPoolOptions {
   workers: number;
   /** DuckDB threads inside each worker. */
   duckdbThreads?: number;
-  onFlushed?: (report: FlushReport, sealed: SealedBuffer) => void;
+  /**
+   * A sealed buffer's files are all published (`files`: every file of the flush, including those an
+   * earlier failed attempt published; `report` is this attempt's work). Called on the main thread
+   * in the same tick in which the flush's promise settles, so readers that follow the catalog see
+   * each row once.
+   */
+  onFlushed?: (report: FlushReport, sealed: SealedBuffer, files: readonly WrittenFile[]) => void;
   /**
    * With the write-ahead log on: records a prepared flush (its files still under temporary names)
    * durably; the pool publishes the files only after it resolves. Without it, workers publish each
@@ -47,6 +53,8 @@ export interface FlushPoolOptions {
 /** What survives between attempts at one sealed buffer: the hours already on disk. */
 interface JobState {
   publishedHours: number[];
+  /** Files published so far (by any attempt). */
+  publishedFiles: WrittenFile[];
   attempts: number;
   /** Two-phase: the flush is in the log; what is left is publishing these files. */
   recorded: FlushReport | null;
@@ -82,7 +90,7 @@ export class FlushPool implements FlushSink {
     if (this.closing) return Promise.reject(new Error('flush pool is closed'));
     let state = this.states.get(sealed);
     if (state === undefined) {
-      state = { publishedHours: [], attempts: 0, recorded: null };
+      state = { publishedHours: [], publishedFiles: [], attempts: 0, recorded: null };
       this.states.set(sealed, state);
     }
     state.attempts++;
@@ -102,7 +110,7 @@ export class FlushPool implements FlushSink {
     const worker = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
     const written = new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject }));
     const record = this.options.recordFlush;
-    if (record === undefined) return written.then((report) => this.options.onFlushed?.(report, sealed));
+    if (record === undefined) return written.then((report) => this.options.onFlushed?.(report, sealed, state!.publishedFiles));
     return written.then(async (report) => {
       const root = this.options.root;
       try {
@@ -124,7 +132,7 @@ export class FlushPool implements FlushSink {
       if (!(await publishRecorded(file.tempPath!, file.path))) throw new Error(`prepared file ${file.tempPath} disappeared before it was published`);
     }
     report.timings.publishMs += performance.now() - started;
-    this.options.onFlushed?.(report, sealed);
+    this.options.onFlushed?.(report, sealed, report.files);
   }
 
   /** Starts a CPU or sampling-heap profile in every worker; the returned function stops them and collects the profiles. */
@@ -226,6 +234,7 @@ class FlushWorkerHandle {
     switch (message.type) {
       case 'published':
         pending.state.publishedHours.push(message.file.hourStartMicros);
+        if (!pending.state.publishedFiles.some((file) => file.path === message.file.path)) pending.state.publishedFiles.push(message.file);
         return;
       case 'done':
         this.pending.delete(message.id);

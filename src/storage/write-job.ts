@@ -83,7 +83,10 @@ export class JobWriter {
       this.files.ensureDir(dir);
       let finalPath = path.join(dir, parquetFileName(batch.measurement, job.stampNanos));
       if (job.attempt > 1 && fs.existsSync(finalPath)) {
-        // An earlier attempt published this hour and died before reporting it.
+        // An earlier attempt published this hour and died before reporting it: report it now, it is part of this flush.
+        const file: WrittenFile = { path: finalPath, rows: range.end - range.start, bytes: fs.statSync(finalPath).size, hourStartMicros: range.hourStartMicros };
+        written.push(file);
+        onPublished(file);
         continue;
       }
       const tempPath = tempNameFor(finalPath);

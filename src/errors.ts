@@ -32,6 +32,10 @@ export const ERROR_TABLE = {
     status: 400,
     summary: 'The SQL is refused or cannot run: empty, too long, several statements, not a SELECT, a file-reading function, a bad name, or a parse or binding error.',
   },
+  ARC_ERR_BAD_ARROW_OPTION: {
+    status: 400,
+    summary: 'x-arc-arrow-compression is not zstd or lz4, or x-arc-arrow-dictionary is not true, 1, false or 0.',
+  },
   ARC_ERR_QUERY_TIMEOUT: { status: 504, summary: 'The query ran longer than query.timeout and was stopped.' },
   ARC_ERR_QUERY_FAILED: { status: 500, summary: 'DuckDB failed while running the query (the message is DuckDB\'s).' },
   ARC_ERR_DATABASE_EXISTS: { status: 409, summary: 'POST /api/v1/databases for a name that exists already.' },

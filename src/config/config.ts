@@ -30,7 +30,7 @@ export interface ArcConfig {
   wal: { enabled: boolean; directory: string; syncMode: 'fdatasync' | 'fsync' | 'async'; maxSegmentBytes: number; maxSegmentAgeSec: number };
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
-  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean };
+  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
 
@@ -190,6 +190,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       maxConcurrent: get<number>('query.max_concurrent'),
       memoryLimit: get<string>('query.memory_limit'),
       parquetMetadataCache: get<boolean>('query.parquet_metadata_cache'),
+      resultSpoolMemory: get<number>('query.result_spool_memory'),
     },
     log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
   };

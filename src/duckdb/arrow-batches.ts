@@ -1,6 +1,7 @@
 import duckdb from '@duckdb/node-bindings';
 import type { DuckDBDataChunk } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
+import { ColumnDictionary } from './arrow-dictionary.js';
 import { aligned, jsonColumn, StringSlots, T, vectorNumbers, vectorValidity, type ResultColumn } from './result-reader.js';
 
 /** Arrow type for a result column; types without a direct Arrow form travel as UTF-8 text. */
@@ -37,9 +38,22 @@ function arrowType(column: ResultColumn): arrow.DataType {
 export class ArrowBatchConverter {
   readonly schema: arrow.Schema;
   private readonly scratch: Array<{ offsets: Int32Array; bytes: Uint8Array; bits: Uint8Array }>;
+  /** Columns sent dictionary-encoded (x-arc-arrow-dictionary), by index. */
+  private readonly dictionaries: Map<number, ColumnDictionary>;
+  /** Called once per column whose dictionary passes the warning size. */
+  onLargeDictionary: (column: string, entries: number) => void = () => {};
 
-  constructor(private readonly columns: readonly ResultColumn[]) {
-    this.schema = new arrow.Schema(columns.map(arrowField));
+  constructor(
+    private readonly columns: readonly ResultColumn[],
+    dictionaryColumns: ReadonlySet<number> = new Set(),
+  ) {
+    this.dictionaries = new Map([...dictionaryColumns].map((c) => [c, new ColumnDictionary(c)]));
+    this.schema = new arrow.Schema(
+      columns.map((column, c) => {
+        const dictionary = this.dictionaries.get(c);
+        return dictionary ? new arrow.Field(column.name, dictionary.type, true) : arrowField(column);
+      }),
+    );
     this.scratch = columns.map(() => ({ offsets: new Int32Array(0), bytes: new Uint8Array(0), bits: new Uint8Array(0) }));
   }
 
@@ -49,6 +63,12 @@ export class ArrowBatchConverter {
       const vector = duckdb.data_chunk_get_vector(chunk.chunk, c);
       const valid = vectorValidity(vector, rows);
       const base = { type: this.schema.fields[c]!.type, length: rows, nullCount: valid === null ? 0 : countNulls(valid, rows), nullBitmap: valid ?? undefined };
+      const dictionary = this.dictionaries.get(c);
+      if (dictionary) {
+        const { indices, dictionary: values, grewPast } = dictionary.encode(vector, rows, valid);
+        if (grewPast !== null) this.onLargeDictionary(column.name, grewPast);
+        return arrow.makeData({ ...base, type: dictionary.type, data: indices, dictionary: values });
+      }
       switch (column.typeId) {
         case T.BOOLEAN:
           return makeData({ ...base, data: this.booleanBits(c, duckdb.vector_get_data(vector, rows), rows) });

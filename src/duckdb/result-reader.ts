@@ -18,6 +18,8 @@ export interface ResultColumn {
   enumValues?: string[];
   /** DECIMAL: the scale. */
   scale?: number;
+  /** DECIMAL: the integer type its values are stored as (SMALLINT, INTEGER, BIGINT or HUGEINT). */
+  decimalStorage?: number;
 }
 
 export function resultColumns(result: DuckDBResult): ResultColumn[] {
@@ -30,6 +32,7 @@ export function resultColumns(result: DuckDBResult): ResultColumn[] {
       column.enumValues = Array.from({ length: size }, (_, k) => duckdb.enum_dictionary_value(logical, k));
     } else if (column.typeId === T.DECIMAL) {
       column.scale = duckdb.decimal_scale(logical);
+      column.decimalStorage = duckdb.decimal_internal_type(logical) as number;
     }
     return column;
   });

@@ -6,8 +6,10 @@ import { DEFAULT_DATABASE, checkDatabaseName } from '../ingest/names.js';
 import { stripComments, type OpenQuery, type QueryInput } from '../query/query-service.js';
 import { DATABASE_MARKER, databaseCreatedAt, listDatabases } from '../query/storage-files.js';
 import { readBody } from './body.js';
-import { streamArrow } from './arrow-response.js';
-import { rfc3339, sendJson, writeWithBackpressure } from './respond.js';
+import { arrowOptions, streamArrow } from './arrow-response.js';
+import { sendMsgpackTable, streamMsgpack } from './msgpack-response.js';
+import { rfc3339, sendJson } from './respond.js';
+import { ResponseBody } from './response-body.js';
 import type { RequestContext } from './router.js';
 import type { ServerState } from './routes.js';
 
@@ -93,14 +95,14 @@ async function answerJson(state: ServerState, context: RequestContext, sql: stri
   try {
     // The first chunk decides the status: an error before any row is a clean 4xx/5xx.
     const first = await query.next();
-    const res = context.res;
-    res.writeHead(200, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
-    if (!(await writeWithBackpressure(res, `{"columns":${JSON.stringify(query.columns.map((c) => c.name))},"data":[`))) return;
+    // Arc does not encode its "no files" answer (a query without any column).
+    const body = ResponseBody.start(context.req, context.res, JSON_HEADERS, query.columns.length > 0);
+    if (!(await body.write(`{"columns":${JSON.stringify(query.columns.map((c) => c.name))},"data":[`))) return;
     let rows = 0;
     let failure: string | null = null;
     try {
       for (let chunk = first; chunk !== null; chunk = await query.next()) {
-        if (!(await writeWithBackpressure(res, (rows > 0 ? ',' : '') + jsonRows(chunkJsonColumns(chunk, query.columns), chunk.rowCount)))) return;
+        if (!(await body.write((rows > 0 ? ',' : '') + jsonRows(chunkJsonColumns(chunk, query.columns), chunk.rowCount)))) return;
         rows += chunk.rowCount;
       }
     } catch (err) {
@@ -109,11 +111,13 @@ async function answerJson(state: ServerState, context: RequestContext, sql: stri
     // `success` comes last, so an error after the first rows is reported instead of hidden (Arc says success:true).
     const profile = context.req.headers['x-arc-profile'] === 'true' ? `,"profile":${JSON.stringify({ sources: query.sources })}` : '';
     const tail = failure === null ? `,"success":true}` : `,"success":false,"error":${JSON.stringify(failure)}}`;
-    res.end(`],"row_count":${rows},"execution_time_ms":${elapsed(context)},"timestamp":"${timestamp}"${profile}${tail}`);
+    await body.end(`],"row_count":${rows},"execution_time_ms":${elapsed(context)},"timestamp":"${timestamp}"${profile}${tail}`);
   } finally {
     await query.close();
   }
 }
+
+const JSON_HEADERS = { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' };
 
 function jsonRows(columns: Array<Array<string | null>>, rows: number): string {
   const out: string[] = new Array(rows);
@@ -127,16 +131,41 @@ function jsonRows(columns: Array<Array<string | null>>, rows: number): string {
 
 /** POST /api/v1/query/arrow: an Arrow IPC stream, one record batch per DuckDB chunk. */
 export async function queryArrow(state: ServerState, context: RequestContext): Promise<void> {
-  const compression = context.req.headers['x-arc-arrow-compression'];
-  if (compression) throw new ArcError('ARC_ERR_BAD_QUERY', `x-arc-arrow-compression ${JSON.stringify(compression)} is not supported; send uncompressed Arrow IPC requests`);
   const sql = await sqlOf(context);
+  // Arc's order: body and SQL first, then the Arrow headers, then x-arc-database.
+  const options = arrowOptions(context.req.headers);
   const input: QueryInput = { sql, ...queryDatabase(context) };
   if (show(state, sql, input.database)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the Arrow endpoint; use /api/v1/query');
   state.metrics.queries.value++;
   const query = await state.queries.open(input);
   try {
     // The first chunk decides the status: an error before any row is a clean 4xx/5xx.
-    await streamArrow(context.res, query, await query.next());
+    await streamArrow(context.res, query, await query.next(), options, state.log);
+  } finally {
+    await query.close();
+  }
+}
+
+/** POST /api/v1/query/msgpack: Arc's columnar MessagePack result (arc-spec-lifecycle §7.1). */
+export async function queryMsgpack(state: ServerState, context: RequestContext): Promise<void> {
+  const timestamp = rfc3339(new Date());
+  const sql = await sqlOf(context);
+  const input = { sql, ...queryDatabase(context) };
+  const shown = show(state, sql, input.database);
+  if (shown) {
+    const types = shown.columns.length === 1 ? ['utf8'] : ['utf8', 'utf8', 'utf8', 'int64', 'float64'];
+    sendMsgpackTable(context.res, shown.columns, types, shown.rows, performance.now() - context.startedAt, rfc3339(new Date()));
+    return;
+  }
+  state.metrics.queries.value++;
+  const query = await state.queries.open(input);
+  try {
+    await streamMsgpack(context, query, {
+      timestamp,
+      profile: context.req.headers['x-arc-profile'] === 'true' ? { sources: query.sources } : undefined,
+      spoolMemory: state.config.query.resultSpoolMemory,
+      spoolDirectory: path.join(state.root, '.spool'),
+    });
   } finally {
     await query.close();
   }

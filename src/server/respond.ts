@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ArcError } from '../errors.js';
+import { msgpackErrorBody } from './msgpack-envelope.js';
 
 /** Headers on every response (arc-spec §1), flattened once for writeHead's raw-array form. */
 const COMMON_HEADERS: readonly string[] = [
@@ -21,7 +22,7 @@ export const CORS_PREFLIGHT_HEADERS: readonly string[] = [
 const NO_CONTENT_HEADERS = [...COMMON_HEADERS];
 
 /** Which error body a route uses (arc-spec §1 has several). */
-export type Envelope = 'plain' | 'query' | 'arrow' | 'estimate';
+export type Envelope = 'plain' | 'query' | 'arrow' | 'estimate' | 'msgpack';
 
 export function sendNoContent(res: ServerResponse, extra: readonly string[] = []): void {
   res.writeHead(204, extra.length ? [...NO_CONTENT_HEADERS, ...extra] : NO_CONTENT_HEADERS);
@@ -48,6 +49,14 @@ export function sendText(res: ServerResponse, status: number, text: string, cont
  */
 export function sendError(res: ServerResponse, error: ArcError, envelope: Envelope, startedAt: number): void {
   const elapsed = Math.round((performance.now() - startedAt) * 1000) / 1000; // ms, to the microsecond like successes
+  if (envelope === 'msgpack') {
+    const bytes = msgpackErrorBody(error.message, error.code, elapsed, rfc3339(new Date()));
+    const headers = [...COMMON_HEADERS, 'Content-Type', 'application/msgpack', 'Content-Length', String(bytes.length)];
+    for (const [name, value] of Object.entries(error.headers)) headers.push(name, value);
+    res.writeHead(error.status, headers);
+    res.end(bytes);
+    return;
+  }
   let body: Record<string, unknown>;
   switch (envelope) {
     case 'plain':

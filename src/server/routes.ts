@@ -19,6 +19,7 @@ import {
   queryEstimate,
   queryJson,
   queryMeasurement,
+  queryMsgpack,
 } from './query-routes.js';
 import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
@@ -74,6 +75,7 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'POST', path: '/api/v1/debug/profile', envelope: 'plain', permission: 'admin', handler: (context) => profile(state, context) },
     { method: 'POST', path: '/api/v1/query', envelope: 'query', permission: 'read', handler: (context) => queryJson(state, context) },
     { method: 'POST', path: '/api/v1/query/arrow', envelope: 'arrow', permission: 'read', handler: (context) => queryArrow(state, context) },
+    { method: 'POST', path: '/api/v1/query/msgpack', envelope: 'msgpack', permission: 'read', handler: (context) => queryMsgpack(state, context) },
     { method: 'POST', path: '/api/v1/query/estimate', envelope: 'estimate', permission: 'read', handler: (context) => queryEstimate(state, context) },
     { method: 'GET', path: '/api/v1/query/:measurement', envelope: 'query', permission: 'read', handler: (context) => queryMeasurement(state, context) },
     { method: 'GET', path: '/api/v1/measurements', envelope: 'plain', permission: 'read', handler: (context) => measurements(state, context) },

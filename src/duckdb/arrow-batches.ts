@@ -2,6 +2,7 @@ import duckdb from '@duckdb/node-bindings';
 import type { DuckDBDataChunk } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
 import { ColumnDictionary } from './arrow-dictionary.js';
+import { decimalValues } from './decimal-values.js';
 import { aligned, jsonColumn, StringSlots, T, vectorNumbers, vectorValidity, type ResultColumn } from './result-reader.js';
 
 /** Arrow type for a result column; types without a direct Arrow form travel as UTF-8 text. */
@@ -26,6 +27,9 @@ function arrowType(column: ResultColumn): arrow.DataType {
     case T.TIMESTAMP_TZ: return new arrow.TimestampMicrosecond('UTC');
     case T.DATE: return new arrow.DateDay();
     case T.BLOB: return new arrow.Binary();
+    // Arc's normalisation [26.09.1]: no decimals on the wire; scale 0 (and HUGEINT) as int64, else float64
+    case T.DECIMAL: return column.scale === 0 ? new arrow.Int64() : new arrow.Float64();
+    case T.HUGEINT: case T.UHUGEINT: return new arrow.Int64();
     default: return new arrow.Utf8();
   }
 }
@@ -40,6 +44,8 @@ export class ArrowBatchConverter {
   private readonly scratch: Array<{ offsets: Int32Array; bytes: Uint8Array; bits: Uint8Array }>;
   /** Columns sent dictionary-encoded (x-arc-arrow-dictionary), by index. */
   private readonly dictionaries: Map<number, ColumnDictionary>;
+  /** Rows converted before the current chunk (for error messages). */
+  private rowsSeen = 0;
   /** Called once per column whose dictionary passes the warning size. */
   onLargeDictionary: (column: string, entries: number) => void = () => {};
 
@@ -84,6 +90,8 @@ export class ArrowBatchConverter {
         }
         case T.VARCHAR: case T.BLOB:
           return makeData({ ...base, ...this.stringLayout(c, vector, rows, valid) });
+        case T.DECIMAL: case T.HUGEINT: case T.UHUGEINT:
+          return makeData({ ...base, data: decimalValues(vector, column, rows, valid, this.rowsSeen) });
         default: {
           const texts = jsonColumn(chunk, column, c).map((t) => (t === null ? null : column.typeId === T.ENUM ? (JSON.parse(t) as string) : t));
           const parts = texts.map((t) => (t === null ? new Uint8Array(0) : Buffer.from(t)));
@@ -95,6 +103,7 @@ export class ArrowBatchConverter {
         }
       }
     });
+    this.rowsSeen += rows;
     const struct = arrow.makeData({ type: new arrow.Struct(this.schema.fields), length: rows, nullCount: 0, children });
     return new arrow.RecordBatch(this.schema, struct);
   }

@@ -1,6 +1,6 @@
 import duckdb from '@duckdb/node-bindings';
 import type { DuckDBDataChunk } from '@duckdb/node-api';
-import { ArcError } from '../errors.js';
+import { checkedInt64, decimalReader, decimalScale } from './decimal-values.js';
 import { aligned, StringSlots, T, vectorNumbers, vectorValidity, type ResultColumn } from './result-reader.js';
 
 /**
@@ -243,8 +243,6 @@ export function msgpackTypeName(column: ResultColumn): string {
 
 /** Units of a timestamp type per second. */
 const PER_SECOND: Record<number, number> = { [T.TIMESTAMP]: 1e6, [T.TIMESTAMP_TZ]: 1e6, [T.TIMESTAMP_S]: 1, [T.TIMESTAMP_MS]: 1e3, [T.TIMESTAMP_NS]: 1e9 };
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Appends the cells of column `c` of a chunk (`rows` values). `firstRow` is the result row of the
@@ -380,34 +378,15 @@ export function encodeColumnCells(out: MsgpackWriter, chunk: DuckDBDataChunk, co
 
 /** DECIMAL (and HUGEINT, which Arc receives as a scale-0 decimal): scale 0 as int64, else as float64. */
 function encodeDecimal(out: MsgpackWriter, column: ResultColumn, vector: duckdb.Vector, rows: number, isNull: (i: number) => boolean, firstRow: number): void {
-  const storage = column.typeId === T.DECIMAL ? column.decimalStorage! : column.typeId;
-  const scale = column.typeId === T.DECIMAL ? column.scale! : 0;
+  const read = decimalReader(vector, column, rows);
+  const scale = decimalScale(column);
   const divisor = 10 ** scale;
-  const wide = storage === T.HUGEINT || storage === T.UHUGEINT;
-  const values = wide ? null : vectorNumbers(vector, storage, rows);
-  const words = wide ? aligned(duckdb.vector_get_data(vector, rows * 16), BigUint64Array, rows * 2) : null;
   for (let i = 0; i < rows; i++) {
-    if (isNull(i)) {
-      out.nil();
-      continue;
+    if (isNull(i)) out.nil();
+    else if (scale > 0) out.float64(Number(read(i)) / divisor);
+    else {
+      const big = checkedInt64(read(i), column, firstRow + i);
+      out.int64Halves(Number(BigInt.asIntN(32, big >> 32n)), Number(BigInt.asUintN(32, big)));
     }
-    let value: bigint | number;
-    if (words) {
-      // DuckDB's hugeint: lower 64 bits unsigned, upper 64 bits signed (unsigned for UHUGEINT)
-      const upper = storage === T.HUGEINT ? BigInt.asIntN(64, words[2 * i + 1]!) : words[2 * i + 1]!;
-      value = (upper << 64n) | words[2 * i]!;
-    } else {
-      value = values![i]!;
-    }
-    if (scale > 0) {
-      out.float64(Number(value) / divisor);
-      continue;
-    }
-    const big = BigInt(value);
-    if (big < INT64_MIN || big > INT64_MAX) {
-      throw new ArcError('ARC_ERR_QUERY_FAILED', `decimal cast failed at row ${firstRow + i}: ${big} does not fit in int64 (column "${column.name}")`);
-    }
-    const high = Number(BigInt.asIntN(32, big >> 32n));
-    out.int64Halves(high, Number(BigInt.asUintN(32, big)));
   }
 }

@@ -33,6 +33,12 @@ export class ServerMetrics {
   readonly stage: Record<'decompress' | 'decode' | 'append' | 'log' | 'flush_sort' | 'flush_encode' | 'flush_fsync' | 'flush_publish', Histogram>;
   readonly formats: Record<IngestFormat, FormatCounters>;
   readonly rejectedLines: { value: number };
+  /** MessagePack bodies decoded, and those that failed to decode (GET /api/v1/write/msgpack/stats). */
+  readonly msgpackDecode: { decoded: { value: number }; errors: { value: number } };
+  /** Every line protocol request as Arc's GET /api/v1/write/line-protocol/stats counts it, failed ones included. */
+  readonly lineProtocol: { requests: { value: number }; records: { value: number }; bytes: { value: number }; compressedBytes: { value: number }; errors: { value: number } };
+  /** Write requests the write-ahead log could not take. */
+  readonly walErrors: { value: number };
   readonly queries: { value: number };
   readonly filesWritten: { value: number };
   readonly rowsWritten: { value: number };
@@ -66,6 +72,18 @@ export class ServerMetrics {
     };
     r.counterFrom('arc_buffer_flushes_total', 'Buffers handed to the flush workers', () => buffers().flushesStarted);
     this.rejectedLines = r.counter('arc_lineprotocol_rejected_lines_total', 'Line protocol lines rejected (their requests answered 400, valid lines written)');
+    this.msgpackDecode = {
+      decoded: r.counter('arc_msgpack_decoded_total', 'MessagePack write bodies decoded'),
+      errors: r.counter('arc_msgpack_decode_errors_total', 'MessagePack write bodies that did not decode (400)'),
+    };
+    this.lineProtocol = {
+      requests: r.counter('arc_lineprotocol_received_requests_total', 'Line protocol write requests received, failed ones included'),
+      records: r.counter('arc_lineprotocol_parsed_records_total', 'Line protocol records parsed, also of requests that failed later'),
+      bytes: r.counter('arc_lineprotocol_received_bytes_total', 'Line protocol request bodies received, as sent'),
+      compressedBytes: r.counter('arc_lineprotocol_received_compressed_bytes_total', 'Line protocol request bodies received gzip- or zstd-compressed, as sent'),
+      errors: r.counter('arc_lineprotocol_failed_requests_total', 'Line protocol write requests answered with an error'),
+    };
+    this.walErrors = r.counter('arc_wal_write_errors_total', 'Writes refused because the write-ahead log could not take them');
     this.queries = r.counter('arc_query_requests_total', 'Queries run (SQL, Arrow, measurement endpoints)');
     this.filesWritten = r.counter('arc_storage_files_written_total', 'Parquet files published');
     this.rowsWritten = r.counter('arc_storage_rows_written_total', 'Rows in published Parquet files');

@@ -161,6 +161,7 @@ export class ArcServer {
         wal,
         log,
         startedAt: performance.now(),
+        schedulers: { cq: null, retention: null },
         ready: false,
       };
       const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth);

@@ -54,12 +54,19 @@ export async function streamArrow(res: ServerResponse, query: OpenQuery, first: 
   const sink = new StagingSink();
   const writer = options.compression === null ? new arrow.RecordBatchStreamWriter() : new CompressingStreamWriter(options.compression);
   writer.reset(sink, converter.schema);
-  res.writeHead(200, { 'Content-Type': 'application/vnd.apache.arrow.stream', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
+  // The status goes out with the first megabyte: an error in the rows before it is still a clean 4xx/5xx.
+  const start = () => {
+    if (!res.headersSent) res.writeHead(200, { 'Content-Type': 'application/vnd.apache.arrow.stream', 'X-Content-Type-Options': 'nosniff', 'Access-Control-Allow-Origin': '*' });
+  };
   for (let chunk = first; chunk !== null; chunk = await query.next()) {
     writer.write(converter.convert(chunk));
-    if (sink.size >= WRITE_BYTES && !(await sink.flushTo(res))) return false;
+    if (sink.size >= WRITE_BYTES) {
+      start();
+      if (!(await sink.flushTo(res))) return false;
+    }
   }
   writer.finish();
+  start();
   res.end(sink.take());
   return true;
 }

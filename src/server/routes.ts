@@ -8,6 +8,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { QueryService } from '../query/query-service.js';
 import type { FileCatalog } from '../storage/catalog.js';
 import { authRoutes } from './auth-routes.js';
+import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers, type SchedulerRegistry } from './helper-routes.js';
 import type { Profiler } from './profiler.js';
 import {
   createDatabase,
@@ -45,6 +46,8 @@ export interface ServerState {
   readonly log: Logger;
   /** performance.now() at start-up. */
   readonly startedAt: number;
+  /** Built-in schedulers report here for GET /api/v1/schedulers; set an entry when one is started. */
+  readonly schedulers: SchedulerRegistry;
   ready: boolean;
 }
 
@@ -61,6 +64,11 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'POST', path: '/write', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, 'db') },
     { method: 'POST', path: '/api/v2/write', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, 'bucket') },
     { method: 'POST', path: '/api/v1/write/line-protocol', envelope: 'plain', permission: 'write', handler: (context) => writeLineProtocol(state, context, null) },
+    { method: 'GET', path: '/api/v1/write/msgpack/stats', envelope: 'plain', permission: 'any', handler: (context) => msgpackStats(state, context) },
+    { method: 'GET', path: '/api/v1/write/msgpack/spec', envelope: 'plain', permission: 'any', handler: (context) => msgpackSpec(state, context) },
+    { method: 'GET', path: '/api/v1/write/line-protocol/stats', envelope: 'plain', permission: 'any', handler: (context) => lineProtocolStats(state, context) },
+    { method: 'GET', path: '/api/v1/write/line-protocol/health', envelope: 'plain', permission: 'any', handler: (context) => lineProtocolHealth(state, context) },
+    { method: 'GET', path: '/api/v1/schedulers', envelope: 'plain', permission: 'any', handler: (context) => schedulers(state, context) },
     { method: 'GET', path: '/ping', envelope: 'plain', permission: 'public', handler: ping },
     { method: 'POST', path: '/api/v1/write/flush', envelope: 'plain', permission: 'admin', handler: flush },
     { method: 'POST', path: '/api/v1/write/line-protocol/flush', envelope: 'plain', permission: 'admin', handler: flush },

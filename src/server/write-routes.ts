@@ -39,7 +39,14 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
   if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
   // One "now" per request for rows without a time: the write-ahead log records it, so a replay decodes the same rows.
   const now = state.decodeContext.nowMicros();
-  const payload = decodeMsgpackPayload(body, { interner: state.decodeContext.interner, nowMicros: () => now });
+  let payload: ReturnType<typeof decodeMsgpackPayload>;
+  try {
+    payload = decodeMsgpackPayload(body, { interner: state.decodeContext.interner, nowMicros: () => now });
+  } catch (err) {
+    metrics.msgpackDecode.errors.value++;
+    throw err;
+  }
+  metrics.msgpackDecode.decoded.value++;
   if (metrics.timings) started = lap(metrics.stage.decode, started);
   const database = databaseHeader(context) ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
@@ -54,7 +61,7 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
   }
   const batches = payload.batches.map((decoded) => decoded.batch);
   if (state.wal) {
-    await state.wal.write(state.buffers, EntryKind.Msgpack, { d: database, n: now }, raw, batches);
+    await countWalErrors(state, state.wal.write(state.buffers, EntryKind.Msgpack, { d: database, n: now }, raw, batches));
     if (metrics.timings) lap(metrics.stage.log, started);
   } else {
     state.buffers.write(database, batches);
@@ -71,6 +78,18 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
  * (InfluxDB's behaviour; Arc drops bad lines silently).
  */
 export async function writeLineProtocol(state: ServerState, context: RequestContext, databaseParameter: 'db' | 'bucket' | null): Promise<void> {
+  const counters = state.metrics.lineProtocol;
+  counters.requests.value++;
+  try {
+    if (!(await writeLines(state, context, databaseParameter))) counters.errors.value++;
+  } catch (err) {
+    counters.errors.value++;
+    throw err;
+  }
+}
+
+/** False when some lines were rejected (answered 400, the valid ones written). */
+async function writeLines(state: ServerState, context: RequestContext, databaseParameter: 'db' | 'bucket' | null): Promise<boolean> {
   const query = new URLSearchParams(context.rawQuery);
   const database = databaseHeader(context) ?? (databaseParameter ? query.get(databaseParameter) : null) ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
@@ -87,14 +106,17 @@ export async function writeLineProtocol(state: ServerState, context: RequestCont
   if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty request body');
   let started = metrics.timings ? performance.now() : 0;
   const encoding = sniffEncoding(raw);
+  metrics.lineProtocol.bytes.value += raw.length;
+  if (encoding !== 'none') metrics.lineProtocol.compressedBytes.value += raw.length;
   const body = await decompressBody(raw, encoding, limit);
   if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
   const now = state.decodeContext.nowMicros();
   const result = parseLineProtocol(body, { precision, nowMicros: now, interner: state.decodeContext.interner });
   if (metrics.timings) started = lap(metrics.stage.decode, started);
+  metrics.lineProtocol.records.value += result.written;
   if (result.lines === 0) throw new ArcError('ARC_ERR_NO_RECORDS', 'No valid records in request');
   if (state.wal && result.written > 0) {
-    await state.wal.write(state.buffers, EntryKind.LineProtocol, { d: database, n: now, p: precisionText ?? 'ns' }, raw, result.batches);
+    await countWalErrors(state, state.wal.write(state.buffers, EntryKind.LineProtocol, { d: database, n: now, p: precisionText ?? 'ns' }, raw, result.batches));
     if (metrics.timings) lap(metrics.stage.log, started);
   } else if (!state.wal) {
     state.buffers.write(database, result.batches);
@@ -110,9 +132,19 @@ export async function writeLineProtocol(state: ServerState, context: RequestCont
       lines: result.rejectedLines,
     });
     sendJson(context.res, error.status, { error: error.message, code: error.code, ...error.details });
-    return;
+    return false;
   }
   sendNoContent(context.res);
+  return true;
+}
+
+async function countWalErrors(state: ServerState, write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    if (err instanceof ArcError && err.code === 'ARC_ERR_WAL_UNAVAILABLE') state.metrics.walErrors.value++;
+    throw err;
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import { countRowsByMeasurement } from '../../duckdb/row-counts.js';
 import { readServerInfo, SERVER_INFO_FILE } from '../../server/arc-server.js';
 import { runLoad } from './load-runner.js';
 import { makePayload, Random, type BenchCompression, type BenchMode, type Payload } from './payloads.js';
-import { BackgroundQueries, formatQueryReport, runQueryBench } from './query-bench.js';
+import { ARROW_VARIANTS, BackgroundQueries, formatQueryReport, runQueryBench, type ArrowVariant } from './query-bench.js';
 import { MetricsSampler, ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
 import { formatComparison, formatReport, machineInfo, type BenchReport, type VerifyReport } from './report.js';
 
@@ -24,6 +24,9 @@ percentiles, errors, and the CPU and memory both the server and the bench used.
                            times COUNT(*), LIMIT 100000, a 1 h time_bucket over the day and GROUP BY
                            host through arc-ts (JSON and Arrow IPC) next to DuckDB itself on the same
                            files, and a full SELECT * over Arrow; --iterations runs per way (default 10)
+  --arrow-variants LIST    query mode: also time the full SELECT * over Arrow with each option set of
+                           LIST (comma-separated: plain, zstd, lz4, dict, zstd+dict, lz4+dict):
+                           rows/s and bytes on the wire per x-arc-arrow-compression/-dictionary
   --query-load SQL         write modes: run SQL back to back on one connection during the run, to see
                            what a heavy query does to write latency (database: --query-database,
                            default bench_query)
@@ -64,6 +67,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
       database: { type: 'string' },
       rows: { type: 'string', default: '10000000' },
       iterations: { type: 'string', default: '10' },
+      'arrow-variants': { type: 'string', default: '' },
       'query-load': { type: 'string' },
       'query-database': { type: 'string', default: 'bench_query' },
       url: { type: 'string' },
@@ -105,6 +109,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
       rows: positiveInt('--rows', values.rows!),
       iterations: positiveInt('--iterations', values.iterations!),
       threads: loaded.query.threads,
+      arrowVariants: values['arrow-variants']!.split(',').filter((v) => v !== '').map((v) => oneOf('--arrow-variants', v.trim(), ARROW_VARIANTS) as ArrowVariant),
       log,
     });
     process.stdout.write(`${formatQueryReport(report)}\n`);

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import duckdbApi from '@duckdb/node-api';
-import { tableFromIPC } from 'apache-arrow';
+import { CompressionType, tableFromIPC } from 'apache-arrow';
+import { compressionRegistry } from 'apache-arrow/ipc/compression/registry';
+import { decompressFrameSync } from 'lz4-napi';
+import zstd from 'zstd-napi';
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
 import { columnarPayload, Random } from './payloads.js';
@@ -22,7 +25,34 @@ export interface QueryBenchOptions {
   iterations: number;
   /** DuckDB threads of the baseline: the server's query.threads, so both get the same CPU. */
   threads: number;
+  /** Extra full scans over Arrow with these options (`--arrow-variants`), each timed like the plain one. */
+  arrowVariants?: ArrowVariant[];
   log: (line: string) => void;
+}
+
+/** An Arrow option set: `plain`, `zstd`, `lz4`, `dict`, `zstd+dict`, `lz4+dict`. */
+export type ArrowVariant = 'plain' | 'zstd' | 'lz4' | 'dict' | 'zstd+dict' | 'lz4+dict';
+export const ARROW_VARIANTS: readonly ArrowVariant[] = ['plain', 'zstd', 'lz4', 'dict', 'zstd+dict', 'lz4+dict'];
+
+function variantHeaders(variant: ArrowVariant): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const [first, second] = variant.split('+');
+  if (first === 'zstd' || first === 'lz4') headers['x-arc-arrow-compression'] = first;
+  if (first === 'dict' || second === 'dict') headers['x-arc-arrow-dictionary'] = 'true';
+  return headers;
+}
+
+export interface ArrowVariantTiming {
+  variant: ArrowVariant;
+  headers: Record<string, string>;
+  rows: number;
+  p50_ms: number;
+  p95_ms: number;
+  rows_per_sec: number;
+  /** Bytes of the response body on the wire. */
+  wire_bytes: number;
+  /** Wire megabytes per second (what the network carries). */
+  mb_per_sec: number;
 }
 
 export interface QueryTiming {
@@ -51,6 +81,8 @@ export interface QueryBenchReport {
   queries: QueryTiming[];
   /** A full `SELECT *` over Arrow IPC, timed to the last byte. */
   arrow_stream: { rows: number; p50_ms: number; rows_per_sec: number; mb_per_sec: number; duckdb_rows_per_sec: number | null } | null;
+  /** The full scan once per `--arrow-variants` entry, interleaved. */
+  arrow_variants: ArrowVariantTiming[];
 }
 
 interface BenchQuery {
@@ -101,6 +133,9 @@ export async function runQueryBench(options: QueryBenchOptions): Promise<QueryBe
       queries.push(full);
       const bytes = (await client.arrow('SELECT * FROM cpu', false)).bytes;
       const p50 = full.arrow!.p50;
+      const variants = options.arrowVariants ?? [];
+      if (variants.length > 0) options.log(`timing SELECT * over Arrow with ${variants.join(', ')} (${scans} runs each)...`);
+      const arrowVariants = variants.length > 0 ? await timeArrowVariants(client, variants, scans) : [];
       return {
         tool: 'arc bench --mode query',
         database: options.database,
@@ -116,6 +151,7 @@ export async function runQueryBench(options: QueryBenchOptions): Promise<QueryBe
           mb_per_sec: bytes / 1e6 / (p50 / 1000),
           duckdb_rows_per_sec: full.duckdb ? full.rows / (full.duckdb.p50 / 1000) : null,
         },
+        arrow_variants: arrowVariants,
       };
     } finally {
       baseline?.close();
@@ -123,6 +159,41 @@ export async function runQueryBench(options: QueryBenchOptions): Promise<QueryBe
   } finally {
     await pool.close();
   }
+}
+
+/** The full scan with each Arrow option set, interleaved; the warm-up decodes each stream and checks its rows. */
+async function timeArrowVariants(client: QueryClient, variants: ArrowVariant[], runs: number): Promise<ArrowVariantTiming[]> {
+  compressionRegistry.set(CompressionType.ZSTD, { decode: (b) => zstd.decompress(b) });
+  compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (b) => decompressFrameSync(Buffer.from(b.buffer, b.byteOffset, b.byteLength)) });
+  const sql = 'SELECT * FROM cpu';
+  const measured = new Map<ArrowVariant, { histogram: Histogram; rows: number; bytes: number }>();
+  for (const variant of variants) {
+    const { rows, bytes } = await client.arrow(sql, true, variantHeaders(variant));
+    measured.set(variant, { histogram: new Histogram(), rows, bytes });
+  }
+  const rows = measured.get(variants[0]!)!.rows;
+  for (const [variant, m] of measured) if (m.rows !== rows) throw new Error(`Arrow ${variant} returned ${m.rows} rows, ${variants[0]} ${rows}`);
+  for (let i = 0; i < runs; i++) {
+    for (const variant of i % 2 === 0 ? variants : [...variants].reverse()) {
+      const started = performance.now();
+      await client.arrow(sql, false, variantHeaders(variant));
+      measured.get(variant)!.histogram.record(performance.now() - started);
+    }
+  }
+  return variants.map((variant) => {
+    const m = measured.get(variant)!;
+    const p50 = m.histogram.percentile(50);
+    return {
+      variant,
+      headers: variantHeaders(variant),
+      rows: m.rows,
+      p50_ms: p50,
+      p95_ms: m.histogram.percentile(95),
+      rows_per_sec: m.rows / (p50 / 1000),
+      wire_bytes: m.bytes,
+      mb_per_sec: m.bytes / 1e6 / (p50 / 1000),
+    };
+  });
 }
 
 async function timeQuery(query: BenchQuery, client: QueryClient, baseline: RawDuckDb | null, iterations: number): Promise<QueryTiming> {
@@ -218,19 +289,19 @@ class QueryClient {
   }
 
   /** Timed runs read the stream to its end and drop it, as a streaming client would; `check` decodes it. */
-  async arrow(sql: string, check: boolean): Promise<{ rows: number; bytes: number }> {
-    if (!check) return { rows: -1, bytes: await this.post('/api/v1/query/arrow', sql, false) };
-    const body = await this.post('/api/v1/query/arrow', sql, true);
+  async arrow(sql: string, check: boolean, headers: Record<string, string> = {}): Promise<{ rows: number; bytes: number }> {
+    if (!check) return { rows: -1, bytes: await this.post('/api/v1/query/arrow', sql, false, headers) };
+    const body = await this.post('/api/v1/query/arrow', sql, true, headers);
     return { rows: tableFromIPC(body).numRows, bytes: body.length };
   }
 
-  private async post(route: string, sql: string, keep?: true): Promise<Buffer>;
-  private async post(route: string, sql: string, keep: false): Promise<number>;
-  private async post(route: string, sql: string, keep = true): Promise<Buffer | number> {
+  private async post(route: string, sql: string, keep?: true, headers?: Record<string, string>): Promise<Buffer>;
+  private async post(route: string, sql: string, keep: false, headers?: Record<string, string>): Promise<number>;
+  private async post(route: string, sql: string, keep = true, headers: Record<string, string> = {}): Promise<Buffer | number> {
     const response = await this.pool.request({
       path: route,
       method: 'POST',
-      headers: { ...this.headers, 'content-type': 'application/json', 'x-arc-database': this.database },
+      headers: { ...this.headers, ...headers, 'content-type': 'application/json', 'x-arc-database': this.database },
       body: JSON.stringify({ sql }),
     });
     if (response.statusCode !== 200) throw new Error(`${route} answered ${response.statusCode}: ${(await response.body.text()).slice(0, 500)}`);
@@ -301,6 +372,12 @@ export function formatQueryReport(report: QueryBenchReport): string {
     const s = report.arrow_stream;
     const raw = s.duckdb_rows_per_sec === null ? '' : `; raw DuckDB delivers the same rows at ${(s.duckdb_rows_per_sec / 1e6).toFixed(2)} M rows/s`;
     lines.push('', `Arrow IPC, SELECT * (${s.rows.toLocaleString('en-US')} rows): p50 ${s.p50_ms.toFixed(0)} ms = ${(s.rows_per_sec / 1e6).toFixed(2)} M rows/s, ${s.mb_per_sec.toFixed(0)} MB/s${raw}`);
+  }
+  if (report.arrow_variants.length > 0) {
+    lines.push('', '| Arrow option | p50 ms | M rows/s | bytes on the wire | wire MB/s |', '|---|---:|---:|---:|---:|');
+    for (const v of report.arrow_variants) {
+      lines.push(`| ${v.variant} | ${v.p50_ms.toFixed(0)} | ${(v.rows_per_sec / 1e6).toFixed(2)} | ${v.wire_bytes.toLocaleString('en-US')} | ${v.mb_per_sec.toFixed(0)} |`);
+    }
   }
   return lines.join('\n');
 }

@@ -49,6 +49,8 @@ export class BufferManager {
   private flushesStarted = 0;
   private flushesCompleted = 0;
   private flushErrors = 0;
+  /** Callers of waitForMemoryBelow, woken whenever a flush completes. */
+  private memoryWaiters: Array<() => void> = [];
 
   constructor(
     private readonly sink: FlushSink,
@@ -127,6 +129,7 @@ export class BufferManager {
   /** Stops taking writes and the age timer; then flushes everything, retrying until `deadline` (ms epoch). */
   async close(deadline: number): Promise<void> {
     this.closed = true;
+    this.wakeMemoryWaiters();
     if (this.ageTimer) clearInterval(this.ageTimer);
     this.ageTimer = null;
     for (;;) {
@@ -137,6 +140,21 @@ export class BufferManager {
         if (Date.now() + 500 >= deadline) throw err;
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
+    }
+  }
+
+  /**
+   * Resolves once buffered plus in-flight bytes are at most `limit`: bulk imports wait here (back-
+   * pressure) instead of being refused at ingest.max_buffer_memory. When nothing is being flushed,
+   * the buffers are sealed now rather than left to the age timer.
+   */
+  async waitForMemoryBelow(limit: number): Promise<void> {
+    while (this.bufferedBytes + this.inflightBytes > limit) {
+      if (this.closed) throw new ArcError('ARC_ERR_SHUTTING_DOWN', 'Server is shutting down; write not accepted');
+      if (this.inflightBytes === 0) {
+        for (const buffer of this.buffers.values()) if (buffer.rowCount > 0) this.flushBuffer(buffer);
+      }
+      await new Promise<void>((resolve) => this.memoryWaiters.push(resolve));
     }
   }
 
@@ -212,6 +230,12 @@ export class BufferManager {
     return out;
   }
 
+  private wakeMemoryWaiters(): void {
+    const waiters = this.memoryWaiters;
+    this.memoryWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   private flushBuffer(buffer: MeasurementBuffer): void {
     const sealed = buffer.seal(this.clock.next());
     this.bufferedBytes -= sealed.bytes;
@@ -223,6 +247,7 @@ export class BufferManager {
         this.inflightBytes -= sealed.bytes;
         this.flushesCompleted++;
         for (const shared of sealed.buffers) this.pool.give(shared);
+        this.wakeMemoryWaiters();
       },
       failed: (error, attempt) => {
         this.flushErrors++;

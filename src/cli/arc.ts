@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { renderDefaultToml } from '../config/toml-template.js';
 import { bench } from './bench/bench-command.js';
+import { importCommand } from './import-command.js';
 import { profile } from './profile/profile-command.js';
 import { stats } from './stats-command.js';
 import { token } from './token-command.js';
@@ -18,6 +19,7 @@ commands:
   profile [seconds]       CPU profile of the running server: flamegraph, stage table (arc profile --help)
   stats [--watch]         the server's stage timings and counters as a table (arc stats --help)
   token create|list|revoke|rotate   manage API tokens (arc token --help)
+  import FILE [options]   bulk-import a CSV, Parquet or line protocol file (arc import --help)
   config                  print a documented arc.toml with every key and its default
   version                 print the version
   help                    this text
@@ -45,6 +47,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'token':
       process.exitCode = await token(args);
+      return;
+    case 'import':
+      process.exitCode = await importCommand(args);
       return;
     case 'config':
       process.stdout.write(renderDefaultToml());

@@ -20,6 +20,7 @@ import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
 import { createHttpServer } from './http-server.js';
+import { IMPORT_SPOOL_DIRECTORY } from './import-routes.js';
 import { Profiler } from './profiler.js';
 import { Router } from './router.js';
 import { buildRoutes, type ServerState } from './routes.js';
@@ -61,6 +62,8 @@ export class ArcServer {
     fs.mkdirSync(root, { recursive: true });
     const infoPath = path.join(root, SERVER_INFO_FILE);
     lockDataDirectory(infoPath, version);
+    // Parquet uploads an earlier run was reading when it stopped; this server holds the directory lock now.
+    fs.rmSync(path.join(root, IMPORT_SPOOL_DIRECTORY), { recursive: true, force: true });
 
     let flushPool: FlushPool | null = null;
     let metrics: ServerMetrics | null = null;

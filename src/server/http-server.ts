@@ -6,6 +6,7 @@ import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import { handleClientErrors } from './long-uploads.js';
 import { CORS_PREFLIGHT_HEADERS, sendError, sendJson, sendNoContent } from './respond.js';
 import type { Router } from './router.js';
 
@@ -26,6 +27,7 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger,
   server.keepAliveTimeout = config.server.idleTimeoutSec * 1000;
   // Inactivity while a request is being answered; idle keep-alive sockets use keepAliveTimeout.
   server.timeout = config.server.writeTimeoutSec * 1000;
+  handleClientErrors(server);
   return server;
 }
 

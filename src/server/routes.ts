@@ -9,6 +9,7 @@ import type { QueryService } from '../query/query-service.js';
 import type { FileCatalog } from '../storage/catalog.js';
 import { authRoutes } from './auth-routes.js';
 import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers, type SchedulerRegistry } from './helper-routes.js';
+import { importRoutes } from './import-routes.js';
 import type { Profiler } from './profiler.js';
 import {
   createDatabase,
@@ -91,6 +92,7 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'POST', path: '/api/v1/databases', envelope: 'plain', permission: 'admin', handler: (context) => createDatabase(state, context) },
     { method: 'GET', path: '/api/v1/databases/:name', envelope: 'plain', permission: 'any', handler: (context) => getDatabase(state, context) },
     { method: 'GET', path: '/api/v1/databases/:name/measurements', envelope: 'plain', permission: 'any', handler: (context) => databaseMeasurements(state, context) },
+    ...importRoutes(state),
     ...(state.auth ? authRoutes(state.auth) : []),
   ];
 }

@@ -7,7 +7,8 @@ import type { Histogram } from '../metrics/registry.js';
 import type { FormatCounters } from '../metrics/server-metrics.js';
 import { decompressBody, readBody, sniffEncoding } from './body.js';
 import { sendJson, sendNoContent } from './respond.js';
-import { EntryKind, type WriteMeta } from '../wal/wal-format.js';
+import { decodeBatches } from '../columnar/batch-codec.js';
+import { EntryKind, type WriteKind, type WriteMeta } from '../wal/wal-format.js';
 import type { LoggedWrite } from '../wal/write-ahead-log.js';
 import type { RequestContext } from './router.js';
 import type { ServerState } from './routes.js';
@@ -151,7 +152,8 @@ async function countWalErrors(state: ServerState, write: Promise<void>): Promise
  * A write the write-ahead log recorded, decoded again as it was when acknowledged: same body,
  * same "now", same precision, so the same rows (the request was valid then; limits no longer apply).
  */
-export async function decodeLoggedWrite(kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, raw: Buffer, interner: StringInterner): Promise<LoggedWrite> {
+export async function decodeLoggedWrite(kind: WriteKind, meta: WriteMeta, raw: Buffer, interner: StringInterner): Promise<LoggedWrite> {
+  if (kind === EntryKind.Batches) return { database: meta.d, batches: decodeBatches(raw) };
   const body = await decompressBody(raw, sniffEncoding(raw), Number.MAX_SAFE_INTEGER);
   if (kind === EntryKind.Msgpack) {
     const payload = decodeMsgpackPayload(body, { interner, nowMicros: () => meta.n });

@@ -26,7 +26,12 @@ export const enum EntryKind {
   LineProtocol = 2,
   /** A flush made durable: its files and the log rows they hold. */
   FlushCommit = 3,
+  /** Rows a bulk import decoded, as column batches (src/columnar/batch-codec.ts). */
+  Batches = 4,
 }
+
+/** The entry kinds that carry rows (everything but flush commits). */
+export type WriteKind = EntryKind.Msgpack | EntryKind.LineProtocol | EntryKind.Batches;
 
 /** What a write entry needs besides its body to decode exactly as it did when acknowledged. */
 export interface WriteMeta {
@@ -91,7 +96,7 @@ export function parseEntryBody(body: Buffer, expectedCrc: number): Entry | null 
     return null;
   }
   const kind = body.readUInt8(8) as EntryKind;
-  if (kind !== EntryKind.Msgpack && kind !== EntryKind.LineProtocol && kind !== EntryKind.FlushCommit) return null;
+  if (kind !== EntryKind.Msgpack && kind !== EntryKind.LineProtocol && kind !== EntryKind.FlushCommit && kind !== EntryKind.Batches) return null;
   return { lsn: Number(body.readBigUInt64LE(0)), kind, meta, payload: body.subarray(FIXED_BODY_BYTES + metaLength) };
 }
 

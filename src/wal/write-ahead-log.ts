@@ -6,7 +6,7 @@ import { sliceBatch, type ColumnBatch } from '../columnar/column-batch.js';
 import type { Logger } from '../log.js';
 import { claimLockFile } from '../storage/directory-lock.js';
 import { publishRecorded } from '../storage/durable-files.js';
-import { EntryKind, type Entry, type FlushCommitMeta, type WriteMeta } from './wal-format.js';
+import { EntryKind, type Entry, type FlushCommitMeta, type WriteKind, type WriteMeta } from './wal-format.js';
 import { WalLedger } from './wal-ledger.js';
 import { listSegments, scanSegment, type DamagedRange } from './wal-reader.js';
 import { WalWriter, type SyncMode } from './wal-writer.js';
@@ -17,7 +17,7 @@ export interface LoggedWrite {
   batches: ColumnBatch[];
 }
 
-export type WriteDecoder = (kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, body: Buffer) => Promise<LoggedWrite>;
+export type WriteDecoder = (kind: WriteKind, meta: WriteMeta, body: Buffer) => Promise<LoggedWrite>;
 
 export interface WalOptions {
   directory: string;
@@ -126,7 +126,7 @@ export class WriteAheadLog {
       for (const entry of writes) {
         let decoded: LoggedWrite;
         try {
-          decoded = await decode(entry.kind as EntryKind.Msgpack | EntryKind.LineProtocol, entry.meta as WriteMeta, entry.payload);
+          decoded = await decode(entry.kind as WriteKind, entry.meta as WriteMeta, entry.payload);
         } catch (err) {
           report.undecodable++;
           this.options.log.error('write-ahead log: an entry could not be decoded again; its rows are lost', { lsn: entry.lsn, file: segment.file, error: err as Error });
@@ -147,7 +147,7 @@ export class WriteAheadLog {
    * Logs a write, then appends it to the buffers. Resolves when it may be acknowledged; rejects
    * (503) with nothing kept when it cannot be admitted or logged.
    */
-  async write(buffers: BufferManager, kind: EntryKind.Msgpack | EntryKind.LineProtocol, meta: WriteMeta, body: Uint8Array, batches: readonly ColumnBatch[]): Promise<void> {
+  async write(buffers: BufferManager, kind: WriteKind, meta: WriteMeta, body: Uint8Array, batches: readonly ColumnBatch[]): Promise<void> {
     buffers.admit();
     let rows = 0;
     for (const batch of batches) rows += batch.rowCount;

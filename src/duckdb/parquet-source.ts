@@ -61,7 +61,7 @@ export class ParquetSource {
   ) {}
 
   /** Opens `file`; throws an Error with DuckDB's reason when it is not a readable Parquet file. */
-  static async open(file: string, memoryLimit = '256MB'): Promise<ParquetSource> {
+  static async open(file: string, memoryLimit = '64MB'): Promise<ParquetSource> {
     const instance = await Instance.create(':memory:', { threads: '1', memory_limit: memoryLimit });
     const connection = await instance.connect();
     try {

@@ -19,7 +19,7 @@ import type { ServerState } from './routes.js';
 /** Hidden under the storage root (never a database): Parquet uploads wait here while they are read. */
 export const IMPORT_SPOOL_DIRECTORY = '.import';
 /** An import's share of ingest.max_buffer_memory: it waits for flushes past this instead of filling the buffers. */
-const IMPORT_MEMORY_BUDGET = 64 << 20;
+const IMPORT_MEMORY_BUDGET = 16 << 20;
 /** A refused upload up to this size is read to its end before the answer (see discardSmallRest). */
 const DISCARD_LIMIT = 16 << 20;
 /** Multipart framing around the file, allowed on top of import.max_file_size in Content-Length. */

@@ -31,7 +31,6 @@ export interface ArcConfig {
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
   import: { maxFileSize: number };
-  backup: { directory: string };
   query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
@@ -186,7 +185,6 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     },
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     import: { maxFileSize: get<number>('import.max_file_size') },
-    backup: { directory: get<string>('backup.directory') },
     query: {
       timeoutSec: get<number>('query.timeout'),
       slowQueryMs: get<number>('query.slow_query_threshold_ms'),
@@ -213,6 +211,5 @@ function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Ma
   if (config.server.tls.enabled && (!config.server.tls.certFile || !config.server.tls.keyFile)) {
     throw new ConfigError('server.tls_enabled is true, so server.tls_cert_file and server.tls_key_file must both be set');
   }
-  if (config.backup.directory.trim() === '') throw new ConfigError(`backup.directory${where('backup.directory')} must not be empty`);
   if (config.wal.enabled && config.wal.directory.trim() === '') throw new ConfigError(`wal.directory${where('wal.directory')} must not be empty`);
 }

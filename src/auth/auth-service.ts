@@ -147,6 +147,11 @@ export class AuthService {
     await this.store.close();
   }
 
+  /** Copies the token store (and whatever else lives in its file) to a new DuckDB file: see TokenStore.backupTo. */
+  backupStore(target: string): Promise<void> {
+    return this.store.backupTo(target);
+  }
+
   /** The principal of a cached, still valid token; synchronous, one Map lookup. */
   cached(token: string): Principal | undefined {
     const entry = this.cache.get(token);

@@ -449,6 +449,25 @@ export class TokenStore {
     if (ids?.size === 0) this.idsByLookup.delete(lookup);
   }
 
+  /**
+   * A consistent copy of the whole store (tokens, and any table others keep in this file) as a new
+   * DuckDB file at `target`, made by DuckDB itself inside one transaction while the store stays
+   * open: never a byte copy of a live file.
+   */
+  async backupTo(target: string): Promise<void> {
+    await this.exclusive(async () => {
+      const [row] = await this.rows('SELECT current_database() AS name');
+      const name = String(row!.name).replace(/"/g, '""');
+      const alias = 'arc_backup_target';
+      await this.connection.run(`ATTACH '${target.replace(/'/g, "''")}' AS ${alias}`);
+      try {
+        await this.connection.run(`COPY FROM DATABASE "${name}" TO ${alias}`);
+      } finally {
+        await this.connection.run(`DETACH ${alias}`);
+      }
+    });
+  }
+
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the token store is closed'));
     const result = this.queueTail.then(work);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { renderDefaultToml } from '../config/toml-template.js';
 import { bench } from './bench/bench-command.js';
 import { importCommand } from './import-command.js';
+import { backupCommand, restoreCommand } from './backup-command.js';
 import { profile } from './profile/profile-command.js';
 import { stats } from './stats-command.js';
 import { token } from './token-command.js';
@@ -19,6 +20,8 @@ commands:
   profile [seconds]       CPU profile of the running server: flamegraph, stage table (arc profile --help)
   stats [--watch]         the server's stage timings and counters as a table (arc stats --help)
   token create|list|revoke|rotate   manage API tokens (arc token --help)
+  backup [list|show|delete|status]   back up the running server (arc backup --help)
+  restore ID --confirm    restore a backup, server stopped
   import FILE [options]   bulk-import a CSV, Parquet or line protocol file (arc import --help)
   config                  print a documented arc.toml with every key and its default
   version                 print the version
@@ -47,6 +50,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'token':
       process.exitCode = await token(args);
+      return;
+    case 'backup':
+      process.exitCode = await backupCommand(args);
+      return;
+    case 'restore':
+      process.exitCode = await restoreCommand(args);
       return;
     case 'import':
       process.exitCode = await importCommand(args);

@@ -31,6 +31,7 @@ export interface ArcConfig {
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
   metrics: { stageTimings: boolean };
   import: { maxFileSize: number };
+  backup: { directory: string };
   query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
@@ -185,6 +186,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     },
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     import: { maxFileSize: get<number>('import.max_file_size') },
+    backup: { directory: get<string>('backup.directory') },
     query: {
       timeoutSec: get<number>('query.timeout'),
       slowQueryMs: get<number>('query.slow_query_threshold_ms'),

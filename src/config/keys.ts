@@ -166,6 +166,8 @@ export const KEYS: readonly KeySpec[] = [
 
   k('import.max_file_size', 'active', 10 * 1073741824, size(1024), 'Largest file a bulk import (/api/v1/import/*) takes; it is streamed, never held in memory (arc-ts only).'),
 
+  k('backup.directory', 'active', './data/backups', str, 'Where POST /api/v1/backup writes backups, one directory per backup; keep it outside storage.local_path (arc-ts only).'),
+
   k('metrics.stage_timings', 'active', true, bool, 'Time every pipeline stage for /metrics (cheap; off only to measure that cost).'),
 
   k('log.level', 'active', 'info', oneOf('debug', 'info', 'warn', 'error'), 'Lowest level written to the log.'),

@@ -20,6 +20,7 @@ import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
 import { createHttpServer } from './http-server.js';
+import { interruptedRestore } from '../backup/restore.js';
 import { IMPORT_SPOOL_DIRECTORY } from './import-routes.js';
 import { Profiler } from './profiler.js';
 import { Router } from './router.js';
@@ -62,6 +63,11 @@ export class ArcServer {
     fs.mkdirSync(root, { recursive: true });
     const infoPath = path.join(root, SERVER_INFO_FILE);
     lockDataDirectory(infoPath, version);
+    const interrupted = interruptedRestore(root);
+    if (interrupted) {
+      fs.rmSync(infoPath, { force: true });
+      throw new Error(interrupted);
+    }
     // Parquet uploads an earlier run was reading when it stopped; this server holds the directory lock now.
     fs.rmSync(path.join(root, IMPORT_SPOOL_DIRECTORY), { recursive: true, force: true });
 
@@ -163,6 +169,7 @@ export class ArcServer {
         decodeContext: { interner, nowMicros },
         wal,
         log,
+        version,
         startedAt: performance.now(),
         schedulers: { cq: null, retention: null },
         ready: false,

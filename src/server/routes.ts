@@ -10,6 +10,7 @@ import type { FileCatalog } from '../storage/catalog.js';
 import { authRoutes } from './auth-routes.js';
 import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers, type SchedulerRegistry } from './helper-routes.js';
 import { importRoutes } from './import-routes.js';
+import { backupRoutes } from './backup-routes.js';
 import type { Profiler } from './profiler.js';
 import {
   createDatabase,
@@ -45,6 +46,8 @@ export interface ServerState {
   /** storage.local_path, resolved. */
   readonly root: string;
   readonly log: Logger;
+  /** arc-ts version (recorded in backups). */
+  readonly version: string;
   /** performance.now() at start-up. */
   readonly startedAt: number;
   /** Built-in schedulers report here for GET /api/v1/schedulers; set an entry when one is started. */
@@ -93,6 +96,7 @@ export function buildRoutes(state: ServerState): Route[] {
     { method: 'GET', path: '/api/v1/databases/:name', envelope: 'plain', permission: 'any', handler: (context) => getDatabase(state, context) },
     { method: 'GET', path: '/api/v1/databases/:name/measurements', envelope: 'plain', permission: 'any', handler: (context) => databaseMeasurements(state, context) },
     ...importRoutes(state),
+    ...backupRoutes(state, state.version),
     ...(state.auth ? authRoutes(state.auth) : []),
   ];
 }

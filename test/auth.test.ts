@@ -55,6 +55,11 @@ const ROUTES: Array<{ method: string; path: string; body?: string | Uint8Array; 
   { method: 'POST', path: '/api/v1/query', body: json('SELECT 1 AS one'), needs: 'read', ok: 200 },
   { method: 'POST', path: '/api/v1/query/arrow', body: json('SELECT 1 AS one'), needs: 'read', ok: 200 },
   { method: 'POST', path: '/api/v1/query/estimate', body: json('SELECT 1 AS one'), needs: 'read', ok: 200 },
+  // msgpack answers in msgpack, but the auth layer's 401/403 stay JSON (as in Arc)
+  { method: 'POST', path: '/api/v1/query/msgpack', body: json('SELECT 1 AS one'), needs: 'read', ok: 200 },
+  { method: 'GET', path: '/api/v1/write/msgpack/stats', needs: 'any', ok: 200 },
+  { method: 'GET', path: '/api/v1/write/line-protocol/health', needs: 'any', ok: 200 },
+  { method: 'GET', path: '/api/v1/schedulers', needs: 'any', ok: 200 },
   { method: 'GET', path: '/api/v1/measurements', needs: 'read', ok: 200 },
   { method: 'GET', path: '/api/v1/query/cpu?limit=1', needs: 'read', ok: 200 },
   { method: 'GET', path: '/api/v1/databases', needs: 'any', ok: 200 },

@@ -18,7 +18,7 @@ export interface PageSource {
 
 const TWO32 = 4294967296;
 
-/** Appends MessagePack values to pages; a value never straddles two pages. */
+/** Appends MessagePack values to a chain of pages (their bytes, concatenated in order, are the stream). */
 export class MsgpackWriter {
   buf: Buffer;
   pos = 0;

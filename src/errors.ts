@@ -66,6 +66,7 @@ export const ERROR_TABLE = {
   ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },
   ARC_ERR_CONFLICT: { status: 409, summary: 'The operation is already running (one profile at a time).' },
+  ARC_ERR_COMPACTION_RUNNING: { status: 409, summary: 'POST /api/v1/compaction/trigger while a compaction cycle runs; the body has the running cycle_id.' },
   ARC_ERR_FLUSH_FAILED: { status: 500, summary: 'Buffered data could not be written to Parquet; it stays buffered and is retried.' },
   ARC_ERR_INTERNAL: { status: 500, summary: 'An unexpected server error; the server log has the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -214,6 +214,17 @@ export class BufferManager {
     return { batches, stamps };
   }
 
+  /** The oldest stamp of the flushes of (database, measurement) still in flight, or null: their files are not published yet. */
+  oldestInFlightStamp(database: string, measurement: string): bigint | null {
+    let oldest: bigint | null = null;
+    for (const ticket of this.tickets) {
+      const sealed = ticket.sealed;
+      if (sealed.database !== database || sealed.batch.measurement !== measurement) continue;
+      if (oldest === null || sealed.stampNanos < oldest) oldest = sealed.stampNanos;
+    }
+    return oldest;
+  }
+
   /** Databases and measurements with rows in memory. */
   bufferedMeasurements(): Array<{ database: string; measurement: string }> {
     const out: Array<{ database: string; measurement: string }> = [];

@@ -108,10 +108,10 @@ test('features that are not built refuse to start rather than pretend', () => {
 });
 
 test('unknown and inert keys are reported, not silently dropped', () => {
-  const { warnings } = load({ ARC_INGEST_MAX_BUFER_SIZE: '5', ARC_COMPACTION_ENABLED: 'false' }, '[ingest]\nflsh = 1\n');
+  const { warnings } = load({ ARC_INGEST_MAX_BUFER_SIZE: '5', ARC_TELEMETRY_ENABLED: 'false' }, '[ingest]\nflsh = 1\n');
   assert.ok(warnings.some((w) => w.includes('unknown key ingest.flsh')));
   assert.ok(warnings.some((w) => w.includes('ARC_INGEST_MAX_BUFER_SIZE is not an arc-ts setting')));
-  assert.ok(warnings.some((w) => w.includes('compaction.enabled is set') && w.includes('no effect')));
+  assert.ok(warnings.some((w) => w.includes('telemetry.enabled is set') && w.includes('no effect')));
 });
 
 test('the repository arc.toml lists every key and changes nothing', () => {

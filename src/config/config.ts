@@ -32,8 +32,29 @@ export interface ArcConfig {
   metrics: { stageTimings: boolean };
   import: { maxFileSize: number };
   backup: { directory: string };
+  compaction: {
+    enabled: boolean;
+    hourly: CompactionTierConfig;
+    daily: CompactionTierConfig & { skipFileAgeCheckDays: number };
+    maxConcurrent: number;
+    maxFilesPerBatch: number;
+    tempDirectory: string;
+    /** DuckDB memory_limit text for one merge ("" = derived). */
+    memoryLimit: string;
+    threads: number;
+    /** Per measurement (`ingest.sort_keys`), and the default; "tags" expands to the tag columns. */
+    sortKeys: Record<string, string[]>;
+    defaultSortKeys: string[];
+  };
   query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number };
   log: { level: LogLevel; format: 'console' | 'json' };
+}
+
+export interface CompactionTierConfig {
+  enabled: boolean;
+  schedule: string;
+  minAgeHours: number;
+  minFiles: number;
 }
 
 export class ConfigError extends Error {
@@ -119,7 +140,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
 
   const config = build(values);
-  validate(config, values, setBy);
+  validate(config, values, setBy, warnings);
   return { config, file, warnings };
 }
 
@@ -187,6 +208,29 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     import: { maxFileSize: get<number>('import.max_file_size') },
     backup: { directory: get<string>('backup.directory') },
+    compaction: {
+      enabled: get<boolean>('compaction.enabled'),
+      hourly: {
+        enabled: get<boolean>('compaction.hourly_enabled'),
+        schedule: get<string>('compaction.hourly_schedule'),
+        minAgeHours: Math.max(1, get<number>('compaction.hourly_min_age_hours')),
+        minFiles: get<number>('compaction.hourly_min_files') || 10,
+      },
+      daily: {
+        enabled: get<boolean>('compaction.daily_enabled'),
+        schedule: get<string>('compaction.daily_schedule'),
+        minAgeHours: get<number>('compaction.daily_min_age_hours'),
+        minFiles: get<number>('compaction.daily_min_files') || 12,
+        skipFileAgeCheckDays: get<number>('compaction.daily_skip_file_age_check_days'),
+      },
+      maxConcurrent: get<number>('compaction.max_concurrent'),
+      maxFilesPerBatch: Math.min(500, get<number>('compaction.max_files_per_batch') < 2 ? 30 : get<number>('compaction.max_files_per_batch')),
+      tempDirectory: get<string>('compaction.temp_directory'),
+      memoryLimit: get<string>('compaction.memory_limit'),
+      threads: get<number>('compaction.threads') || Math.max(1, Math.floor(os.availableParallelism() / 2)),
+      sortKeys: parseSortKeys(get<string[]>('ingest.sort_keys')),
+      defaultSortKeys: splitKeys(get<string>('ingest.default_sort_keys')),
+    },
     query: {
       timeoutSec: get<number>('query.timeout'),
       slowQueryMs: get<number>('query.slow_query_threshold_ms'),
@@ -200,9 +244,46 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
   };
 }
 
+/** `ingest.sort_keys` entries "measurement:col1,col2" (validated in `validate`). */
+function parseSortKeys(entries: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf(':');
+    if (at > 0) out[entry.slice(0, at).trim()] = splitKeys(entry.slice(at + 1));
+  }
+  return out;
+}
+
+function splitKeys(text: string): string[] {
+  const keys = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  return keys.length > 0 ? keys : ['tags', 'time'];
+}
+
+const SORT_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
 /** Checks that involve several keys, or features that are not there to honour a setting. */
-function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Map<string, string>): void {
+function validate(config: ArcConfig, values: Map<string, ConfigValue>, setBy: Map<string, string>, warnings: string[]): void {
   const where = (key: string) => (setBy.has(key) ? ` (set by ${setBy.get(key)})` : '');
+  for (const entry of values.get('ingest.sort_keys') as string[]) {
+    const at = entry.indexOf(':');
+    const keys = at > 0 ? entry.slice(at + 1).split(',').map((k) => k.trim()) : [];
+    if (at <= 0 || keys.length === 0 || keys.some((k) => !SORT_KEY.test(k))) {
+      throw new ConfigError(`ingest.sort_keys${where('ingest.sort_keys')}: entry ${JSON.stringify(entry)} must be "measurement:column1,column2" with plain column names`);
+    }
+  }
+  for (const k of config.compaction.defaultSortKeys) {
+    if (!SORT_KEY.test(k)) throw new ConfigError(`ingest.default_sort_keys${where('ingest.default_sort_keys')}: ${JSON.stringify(k)} is not a plain column name`);
+  }
+  if (setBy.has('compaction.hourly_min_age_hours') && (values.get('compaction.hourly_min_age_hours') as number) < 1) {
+    warnings.push('compaction.hourly_min_age_hours is below 1; using 1 (an hour still being written must not be compacted)');
+  }
+  const batch = values.get('compaction.max_files_per_batch') as number;
+  if (setBy.has('compaction.max_files_per_batch') && (batch < 2 || batch > 500)) {
+    warnings.push(`compaction.max_files_per_batch ${batch} is outside 2-500; using ${config.compaction.maxFilesPerBatch}`);
+  }
+  if (config.compaction.memoryLimit !== '' && !/^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$/i.test(config.compaction.memoryLimit)) {
+    throw new ConfigError(`compaction.memory_limit${where('compaction.memory_limit')} must be a size with a unit such as "512MB" or "2GB", got ${JSON.stringify(config.compaction.memoryLimit)}`);
+  }
   if (values.get('storage.backend') !== 'local') {
     // Only "local" exists; refusing is safer than writing somewhere the user did not ask for.
     throw new ConfigError(

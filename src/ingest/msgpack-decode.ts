@@ -106,6 +106,7 @@ class PayloadDecoder {
     let columns: ParsedColumns | null = null;
     let columnsAt = -1;
     let batchSeen = false;
+    let tagKeysAt = -1;
     const rowFields: RowFieldPositions = { t: -1, h: -1, fields: -1, f: -1, tags: -1 };
     for (let entry = 0; entry < entries; entry++) {
       const key = reader.readString();
@@ -135,6 +136,10 @@ class PayloadDecoder {
           columnsAt = reader.pos;
           columns = reader.kind() === Kind.Map ? this.parseColumns() : (reader.skip(), null);
           break;
+        case 'tag_keys':
+          tagKeysAt = reader.pos;
+          reader.skip();
+          break;
         case 't':
         case 'h':
         case 'fields':
@@ -154,13 +159,42 @@ class PayloadDecoder {
       if (columns.rowCount > 0) {
         this.batches.push({
           item: this.item,
-          batch: { measurement, rowCount: columns.rowCount, time: columns.time, columns: columns.columns, tagColumns: null },
+          batch: { measurement, rowCount: columns.rowCount, time: columns.time, columns: columns.columns, tagColumns: this.readTagKeys(tagKeysAt, columns.columns) },
         });
       }
     } else if (columnsAt >= 0) {
       throw new ItemError(`'columns' must be a map of column name to array, got ${typeName(reader.buf[columnsAt]!)}`);
     } else {
       this.rows.add(this.item, measurement, rowFields);
+    }
+  }
+
+  /**
+   * `tag_keys` of a columnar item (Arc PR #905): the columns that are tags, recorded sorted in the
+   * files' `arc:tags` so compaction deduplicates on them. Names must be strings of [A-Za-z0-9_-];
+   * `time` is refused; names that are not columns of this payload are dropped.
+   */
+  private readTagKeys(at: number, columns: readonly Column[]): string[] | null {
+    if (at < 0) return null;
+    const reader = this.reader;
+    const saved = reader.pos;
+    reader.pos = at;
+    try {
+      if (reader.kind() === Kind.Nil) return null;
+      if (reader.kind() !== Kind.Array) throw new ItemError(`'tag_keys' must be an array of column names, got ${typeName(reader.peek())}`);
+      const count = reader.readArrayHeader();
+      const names = new Set(columns.map((c) => c.name));
+      const tags = new Set<string>();
+      for (let i = 0; i < count; i++) {
+        const name = reader.kind() === Kind.Str ? reader.readString() : null;
+        if (name === null) throw new ItemError(`'tag_keys' entry ${i} must be a string, got ${typeName(reader.peek())}`);
+        if (name === 'time') throw new ItemError("'tag_keys' must not name 'time': it is the time column, not a tag", { column: 'time' });
+        if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new ItemError(`'tag_keys' entry ${JSON.stringify(name)} is not a valid tag name (letters, digits, '_' and '-' only)`, { column: name });
+        if (names.has(name)) tags.add(name);
+      }
+      return tags.size > 0 ? [...tags].sort() : null;
+    } finally {
+      reader.pos = saved;
     }
   }
 

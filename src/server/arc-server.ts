@@ -16,6 +16,8 @@ import { QueryService } from '../query/query-service.js';
 import { claimLockFile } from '../storage/directory-lock.js';
 import { removeStaleTempFiles } from '../storage/durable-files.js';
 import { FileCatalog } from '../storage/catalog.js';
+import { CompactionManager } from '../compaction/compaction-manager.js';
+import { recoverManifests } from '../compaction/manifest.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
@@ -76,6 +78,7 @@ export class ArcServer {
     let engine: QueryEngine | null = null;
     let auth: AuthService | null = null;
     let wal: WriteAheadLog | null = null;
+    let compaction: CompactionManager | null = null;
     const startedAtMs = Date.now();
     try {
       if (config.auth.enabled) {
@@ -103,6 +106,8 @@ export class ArcServer {
         await sweepTempFiles(root, startedAtMs, log);
       }
       const logged = wal;
+      // Compaction jobs a crash interrupted are finished or undone before anything reads the files.
+      const recovered = recoverManifests(root, log);
       // Every recovery step that publishes or removes files is done: the catalog starts from the disk.
       const catalog = await FileCatalog.load(root);
       flushPool = await FlushPool.start({
@@ -147,8 +152,29 @@ export class ArcServer {
           undecodable_entries: report.undecodable,
         });
       }
+      if (config.compaction.enabled) {
+        const settings = config.compaction;
+        compaction = new CompactionManager({
+          root,
+          catalog,
+          log,
+          hourly: settings.hourly,
+          daily: settings.daily,
+          maxConcurrent: settings.maxConcurrent,
+          maxFilesPerBatch: settings.maxFilesPerBatch,
+          tempDirectory: path.resolve(settings.tempDirectory),
+          memoryLimit: settings.memoryLimit,
+          threads: settings.threads,
+          sortKeys: settings.sortKeys,
+          defaultSortKeys: settings.defaultSortKeys,
+          oldestInFlight: (database, measurement) => buffers.oldestInFlightStamp(database, measurement),
+          ...(wal ? { walReferences: (file: string) => wal!.referencesFile(file) } : {}),
+        });
+        compaction.recoveredManifests = recovered.completed + recovered.rolledBack;
+      }
       const walStats = wal ? () => wal!.stats() : undefined;
       metrics = new ServerMetrics(config.metrics.stageTimings, () => buffers.stats(), walStats);
+      if (compaction) registerCompactionMetrics(metrics, compaction);
       engine = await QueryEngine.open({
         root,
         threads: config.query.threads,
@@ -164,6 +190,7 @@ export class ArcServer {
         profiler: new Profiler(flushPool),
         queries,
         catalog,
+        compaction,
         root,
         auth,
         decodeContext: { interner, nowMicros },
@@ -187,6 +214,7 @@ export class ArcServer {
       if (!wal) void sweepTempFiles(root, startedAtMs, log);
       return arc;
     } catch (err) {
+      await compaction?.close();
       metrics?.close();
       engine?.close();
       await auth?.close();
@@ -217,6 +245,8 @@ export class ArcServer {
     }
     this.http.closeAllConnections();
     await closed;
+    // Running merges are stopped; their outputs were never published, so nothing changes on disk.
+    await this.state.compaction?.close();
     let lost = 0;
     try {
       await this.state.buffers.close(deadline);
@@ -233,6 +263,20 @@ export class ArcServer {
     fs.rmSync(this.infoPath, { force: true });
     return lost;
   }
+}
+
+function registerCompactionMetrics(metrics: ServerMetrics, compaction: CompactionManager): void {
+  const r = metrics.registry;
+  const t = compaction.totals;
+  r.counterFrom('arc_compaction_jobs_total', 'Compaction jobs that succeeded', () => t.jobsCompleted, { result: 'success' });
+  r.counterFrom('arc_compaction_jobs_total', 'Compaction jobs that failed', () => t.jobsFailed, { result: 'failure' });
+  r.counterFrom('arc_compaction_files_total', 'Files merged away by compaction', () => t.filesIn, { direction: 'in' });
+  r.counterFrom('arc_compaction_files_total', 'Files written by compaction', () => t.filesOut, { direction: 'out' });
+  r.counterFrom('arc_compaction_bytes_total', 'Bytes of the files merged away', () => t.bytesIn, { direction: 'in' });
+  r.counterFrom('arc_compaction_bytes_total', 'Bytes of the files written', () => t.bytesOut, { direction: 'out' });
+  r.counterFrom('arc_compaction_rows_deduplicated_total', 'Rows dropped as duplicates of a later row with the same tags and time', () => t.rowsDeduplicated);
+  r.counterFrom('arc_compaction_duration_seconds_total', 'Time spent in compaction jobs', () => t.durationMs / 1000);
+  r.gauge('arc_compaction_active_jobs', 'Compaction jobs running now', () => compaction.jobs().active_jobs);
 }
 
 async function sweepTempFiles(root: string, before: number, log: Logger): Promise<void> {

@@ -11,6 +11,8 @@ import { authRoutes } from './auth-routes.js';
 import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers, type SchedulerRegistry } from './helper-routes.js';
 import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
+import type { CompactionManager } from '../compaction/compaction-manager.js';
+import { compactionRoutes } from './compaction-routes.js';
 import type { Profiler } from './profiler.js';
 import {
   createDatabase,
@@ -39,6 +41,8 @@ export interface ServerState {
   readonly queries: QueryService;
   /** The visible Parquet files: what queries read and compaction rewrites. */
   readonly catalog: FileCatalog;
+  /** Null when compaction.enabled is false (its routes are then absent, as in Arc). */
+  readonly compaction: CompactionManager | null;
   /** Null when auth.enabled is false: every route is open. */
   readonly auth: AuthService | null;
   /** Null when wal.enabled is false: writes go straight to the buffers. */
@@ -98,6 +102,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...importRoutes(state),
     ...backupRoutes(state, state.version),
     ...(state.auth ? authRoutes(state.auth) : []),
+    ...(state.compaction ? compactionRoutes(state.compaction) : []),
   ];
 }
 

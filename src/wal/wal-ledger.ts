@@ -80,6 +80,11 @@ export class WalLedger {
     return rows;
   }
 
+  /** First LSN of the oldest segment still on disk (segments are deleted oldest first), or null. */
+  get oldestSegmentLsn(): number | null {
+    return this.segments[0]?.firstLsn ?? null;
+  }
+
   get segmentCount(): number {
     return this.segments.length;
   }

@@ -61,6 +61,8 @@ export class WriteAheadLog {
   /** Rows already in recorded flushes: "database\0measurement" → lsn → [start, count, ...]. */
   private committed = new Map<string, Map<number, number[]>>();
   private pendingReplay: Array<{ file: string; firstLsn: number }> = [];
+  /** Published file (relative to the storage root) → LSN of the flush record naming it, while its segment may still exist. */
+  private readonly recordedFiles = new Map<string, number>();
 
   private constructor(
     private readonly writer: WalWriter,
@@ -81,12 +83,16 @@ export class WriteAheadLog {
     const report: RecoveryReport = { segments: segments.length, replayedWrites: 0, replayedRows: 0, skippedRows: 0, republishedFiles: 0, damaged: [], undecodable: 0 };
     let maxLsn = segments.at(-1)?.firstLsn ?? 0;
     const flushes: FlushCommitMeta[] = [];
+    const flushLsns: number[] = [];
     for (const segment of segments) {
       scanSegment(
         segment.file,
         (entry) => {
           maxLsn = Math.max(maxLsn, entry.lsn);
-          if (entry.kind === EntryKind.FlushCommit) flushes.push(flushRecord(entry));
+          if (entry.kind === EntryKind.FlushCommit) {
+            flushes.push(flushRecord(entry));
+            flushLsns.push(entry.lsn);
+          }
         },
         report.damaged,
       );
@@ -108,7 +114,10 @@ export class WriteAheadLog {
       onError: (error) => options.log.error('write-ahead log write failed; writes get 503 until it works again', { error }),
     });
     const wal = new WriteAheadLog(writer, ledger, options, report);
-    for (const flush of flushes) await wal.redoFlush(flush);
+    for (const [i, flush] of flushes.entries()) {
+      for (const [, final] of flush.files) wal.recordedFiles.set(final, flushLsns[i]!);
+      await wal.redoFlush(flush);
+    }
     wal.pendingReplay = segments;
     return wal;
   }
@@ -165,7 +174,23 @@ export class WriteAheadLog {
   /** First phase of a flush done (files fsynced under temporary names): record it before publishing. */
   async recordFlush(sealed: SealedBuffer, files: Array<[string, string]>): Promise<void> {
     const record: FlushCommitMeta = { d: sealed.database, m: sealed.batch.measurement, files, rows: sealed.contributions };
-    await this.writer.append(EntryKind.FlushCommit, {}, Buffer.from(JSON.stringify(record))).durable;
+    const { lsn, durable } = this.writer.append(EntryKind.FlushCommit, {}, Buffer.from(JSON.stringify(record)));
+    for (const [, final] of files) this.recordedFiles.set(final, lsn);
+    await durable;
+  }
+
+  /**
+   * Whether a segment that may still be read at start-up has a flush record naming `file` (relative
+   * to the storage root). Compaction leaves such files alone: a replay trusts its flush records, so
+   * a recorded file must stay where the record says until the record itself is gone.
+   */
+  referencesFile(file: string): boolean {
+    const lsn = this.recordedFiles.get(file);
+    if (lsn === undefined) return false;
+    const oldest = this.ledger.oldestSegmentLsn;
+    if (oldest !== null && lsn >= oldest) return true;
+    this.recordedFiles.delete(file); // its segment is deleted (durably): nothing can read the record again
+    return false;
   }
 
   /** A recorded flush is published: its log rows no longer keep their segments. */

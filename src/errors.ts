@@ -62,6 +62,10 @@ export const ERROR_TABLE = {
   ARC_ERR_RESTORE_OFFLINE: { status: 409, summary: 'Restores run with the server stopped (arc restore ID --confirm).' },
   ARC_ERR_BAD_REQUEST: { status: 400, summary: 'A query parameter or body field is missing or invalid; the message names it.' },
   ARC_ERR_UNAUTHORIZED: { status: 401, summary: 'No token, or an invalid, expired or revoked one.' },
+  ARC_ERR_AUTH_UNAVAILABLE: {
+    status: 503,
+    summary: 'The token store cannot be read (disk or file failure), so the token cannot be verified; retry after the Retry-After seconds. Cached tokens keep working.',
+  },
   ARC_ERR_FORBIDDEN: { status: 403, summary: 'The token lacks the permission the route needs, or the route is closed to this client.' },
   ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },

@@ -233,16 +233,20 @@ export class TokenStore {
     const file = path.resolve(options.path);
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     let instance: DuckDBInstance;
+    // The file holds credentials (hashes only, still): created 0600, never readable in between.
+    const umask = process.umask(0o077);
     try {
       instance = await duckdbApi.DuckDBInstance.create(file, { threads: '1' });
     } catch (err) {
       throw new Error(`cannot open the token store ${file}: ${(err as Error).message}`);
+    } finally {
+      process.umask(umask);
     }
     const connection = await instance.connect();
     const store = new TokenStore(file, instance, connection, options);
     try {
       for (const statement of SCHEMA) await connection.run(statement);
-      fs.chmodSync(file, 0o600); // it holds credentials, even if only hashes
+      store.protectFiles();
       for (const row of await store.rows(`SELECT id, lookup FROM api_tokens`)) store.index(Number(row.id), String(row.lookup));
     } catch (err) {
       connection.closeSync();
@@ -468,9 +472,20 @@ export class TokenStore {
     });
   }
 
+  /** 0600 for the store and the log DuckDB keeps next to it (created on a write, with the process umask). */
+  private protectFiles(): void {
+    for (const name of [this.path, `${this.path}.wal`]) {
+      try {
+        fs.chmodSync(name, 0o600);
+      } catch {
+        // no log file right now
+      }
+    }
+  }
+
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the token store is closed'));
-    const result = this.queueTail.then(work);
+    const result = this.queueTail.then(work).finally(() => this.protectFiles());
     this.queueTail = result.then(
       () => undefined,
       () => undefined,

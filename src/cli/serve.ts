@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { ArcServer } from '../server/arc-server.js';
 
 /**
@@ -55,6 +55,12 @@ export async function serve(args: string[], version: string): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  installFaultGuard(log, () => server, async () => {
+    if (stopping || server === null) return;
+    stopping = true;
+    const lost = await server.stop();
+    log.error('stopped after an uncaught exception', { rows_not_written: lost });
+  });
 
   try {
     server = await ArcServer.start(config, log, version);
@@ -74,3 +80,32 @@ export async function serve(args: string[], version: string): Promise<void> {
 }
 
 export class UsageError extends Error {}
+
+/**
+ * The last line of defence. A rejection nobody handled is logged and counted, and the server keeps
+ * serving: it comes from work no request waits for, and every request handler answers its own
+ * errors. An uncaught exception may have left state half-changed, so the server stops as it does
+ * on SIGTERM (in-flight requests are answered, buffers flushed) and exits 70 for the supervisor to
+ * restart it; with the write-ahead log on, anything the flush cannot write is replayed then.
+ */
+function installFaultGuard(log: Logger, running: () => ArcServer | null, stopAfterFault: () => Promise<void>): void {
+  process.on('unhandledRejection', (reason) => {
+    running()?.state.metrics.unhandledError();
+    log.error('unhandled promise rejection (the server keeps serving)', { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+  });
+  let faulted = false;
+  process.on('uncaughtException', (error) => {
+    log.error('uncaught exception; stopping after answering in-flight requests and flushing buffers', { error: error.stack ?? error.message });
+    if (faulted) return;
+    faulted = true;
+    const hardStop = setTimeout(() => process.exit(70), 60_000);
+    hardStop.unref();
+    stopAfterFault().then(
+      () => process.exit(70),
+      (err: unknown) => {
+        log.error('shutdown after an uncaught exception failed', { error: err instanceof Error ? err.message : String(err) });
+        process.exit(70);
+      },
+    );
+  });
+}

@@ -1,3 +1,12 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Linear probing gives up after this many slots: the string then takes the slow (still correct)
+ * path. With a per-process random seed nobody can compute colliding inputs in advance; the cap
+ * bounds the damage even if someone finds some.
+ */
+const MAX_PROBES = 64;
+
 /**
  * A long-lived table from UTF-8 bytes to JS strings, keyed by the raw bytes, so a value seen
  * before (a host name, a region) costs one hash and one byte compare instead of a new string.
@@ -5,7 +14,8 @@
  *
  * Bounded: `trim()` (called between requests) empties it once it holds more than `maxEntries`
  * strings or `maxBytes` bytes, so a stream of unique values cannot grow it without limit.
- * Not thread-safe; owned by the thread that decodes.
+ * Hashes are seeded per process (hash flooding: a client must not be able to choose values that
+ * all land in one chain). Not thread-safe; owned by the thread that decodes.
  */
 export class StringInterner {
   /** Global id → string. */
@@ -21,6 +31,7 @@ export class StringInterner {
   private epochOf = new Int32Array(1024);
   private localOf = new Int32Array(1024);
   private epoch = 0;
+  private readonly seed = randomBytes(4).readInt32LE(0);
 
   constructor(
     private readonly decode: (bytes: Buffer, start: number, end: number) => string,
@@ -46,12 +57,19 @@ export class StringInterner {
 
   /** Global id of the string in bytes[start, start+length); -1 when the table is full. */
   intern(bytes: Buffer, start: number, length: number): number {
-    let hash = 0x811c9dc5 ^ length;
+    let hash = this.seed ^ Math.imul(length, 0x9e3779b1);
     const end = start + length;
     for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+    // Final avalanche (murmur3's): the seed reaches every bit of the slot index.
+    hash ^= hash >>> 16;
+    hash = Math.imul(hash, 0x85ebca6b);
+    hash ^= hash >>> 13;
+    hash = Math.imul(hash, 0xc2b2ae35);
+    hash ^= hash >>> 16;
     const slots = this.slots;
     const mask = this.mask;
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+    for (let slot = hash & mask, probes = 0; ; slot = (slot + 1) & mask) {
+      if (++probes > MAX_PROBES) return -1;
       const entry = slots[slot]!;
       if (entry === 0) return this.add(bytes, start, length, hash, slot);
       const id = entry - 1;

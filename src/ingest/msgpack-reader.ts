@@ -114,8 +114,8 @@ export class MsgpackReader {
       this.pos++;
       return b & 0x0f;
     }
-    if (b === 0xde) return this.lengthAfter(2);
-    if (b === 0xdf) return this.lengthAfter(4);
+    if (b === 0xde) return this.containerLength(2, 2, 'map');
+    if (b === 0xdf) return this.containerLength(4, 2, 'map');
     return -1;
   }
 
@@ -125,8 +125,8 @@ export class MsgpackReader {
       this.pos++;
       return b & 0x0f;
     }
-    if (b === 0xdc) return this.lengthAfter(2);
-    if (b === 0xdd) return this.lengthAfter(4);
+    if (b === 0xdc) return this.containerLength(2, 1, 'array');
+    if (b === 0xdd) return this.containerLength(4, 1, 'array');
     return -1;
   }
 
@@ -287,6 +287,21 @@ export class MsgpackReader {
     this.pos++;
     const length = this.uintAt(size);
     this.pos += size;
+    return length;
+  }
+
+  /**
+   * A map or array header. Every element takes at least one byte, so a header declaring more
+   * elements than the bytes left is refused here: decoders size their arrays by it, and a 24-byte
+   * body must not make them allocate for 2^32 - 1 values.
+   */
+  private containerLength(size: 2 | 4, bytesPerElement: 1 | 2, what: 'map' | 'array'): number {
+    const at = this.pos;
+    const length = this.lengthAfter(size);
+    const remaining = this.buf.length - this.pos;
+    if (length * bytesPerElement > remaining) {
+      throw new MsgpackSyntaxError(`${what} header at byte ${at} declares ${length} ${what === 'map' ? 'entries' : 'elements'} but only ${remaining} bytes follow`);
+    }
     return length;
   }
 

@@ -3,6 +3,9 @@ import type { BufferStats } from '../buffer/buffer-manager.js';
 import type { FlushReport } from '../storage/write-job.js';
 import { Histogram, Registry } from './registry.js';
 
+const PROBE_MS = 10;
+const STALL_MS = 50;
+
 export type IngestFormat = 'msgpack' | 'lineprotocol';
 
 /** What the write-ahead log reports (see WriteAheadLog.stats). */
@@ -46,6 +49,10 @@ export class ServerMetrics {
   private readonly rejected = new Map<string, { value: number }>();
   private readonly latencyByRoute = new Map<string, Histogram>();
   private readonly loopDelay: IntervalHistogram;
+  readonly unhandledErrors: { value: number };
+  /** Seconds during which a request arriving would have waited more than STALL_MS for the event loop. */
+  private stallSeconds = 0;
+  private stallProbe: NodeJS.Timeout | null = null;
 
   constructor(timings: boolean, buffers: () => BufferStats, wal?: () => WalStats) {
     this.timings = timings;
@@ -107,6 +114,9 @@ export class ServerMetrics {
     this.loopDelay.enable();
     r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, p99 (how long a ready request may wait)', () => this.loopDelay.percentile(99) / 1e9, { quantile: '0.99' });
     r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, max', () => this.loopDelay.max / 1e9, { quantile: '1' });
+    this.startStallProbe();
+    r.counterFrom('arc_event_loop_stall_seconds_total', `Time during which a request arriving would have waited more than ${STALL_MS} ms for the event loop (its share of a window is the share of requests above ${STALL_MS} ms)`, () => this.stallSeconds);
+    this.unhandledErrors = r.counter('arc_unhandled_errors_total', 'Promise rejections no code handled (logged; the server kept serving)');
     const started = performance.now();
     r.gauge('arc_uptime_seconds', 'Seconds since start', () => (performance.now() - started) / 1000);
     r.gauge('arc_process_resident_memory_bytes', 'Resident set size', () => process.memoryUsage.rss());
@@ -115,6 +125,28 @@ export class ServerMetrics {
       const usage = process.cpuUsage();
       return (usage.user + usage.system) / 1e6;
     });
+  }
+
+  unhandledError(): void {
+    this.unhandledErrors.value++;
+  }
+
+  /**
+   * A timer every PROBE_MS that measures how late it fires. A stall of L ms delays every request
+   * arriving during it by up to L; those arriving in its first L - STALL_MS ms wait longer than
+   * STALL_MS. Summing that time gives, over any window, the share of (uniformly arriving) requests
+   * that waited longer: under 1% of the window means a p99 wait under STALL_MS, measured inside
+   * the server rather than by a client that is itself competing for the CPU.
+   */
+  private startStallProbe(): void {
+    let last = performance.now();
+    this.stallProbe = setInterval(() => {
+      const now = performance.now();
+      const late = now - last - PROBE_MS;
+      if (late > STALL_MS) this.stallSeconds += (late - STALL_MS) / 1000;
+      last = now;
+    }, PROBE_MS);
+    this.stallProbe.unref();
   }
 
   /** A flush whose files are durable. */
@@ -159,5 +191,6 @@ export class ServerMetrics {
 
   close(): void {
     this.loopDelay.disable();
+    if (this.stallProbe) clearInterval(this.stallProbe);
   }
 }

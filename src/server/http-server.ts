@@ -45,22 +45,22 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
   }
   const match = router.match(method, path);
   const rawQuery = queryAt < 0 ? '' : url.slice(queryAt + 1);
-  if (auth !== null) {
-    // Before the body is read; an unknown route needs a valid token too (Arc: 401 before 404).
-    const required = match.kind === 'found' ? match.route.permission : 'any';
-    if (required !== 'public') {
-      let outcome = auth.check(req.headers, rawQuery, required);
-      if (outcome instanceof Promise) outcome = await outcome;
-      if (!outcome.ok) {
-        const code = outcome.status === 401 ? 'ARC_ERR_UNAUTHORIZED' : 'ARC_ERR_FORBIDDEN';
-        metrics.rejectedRequest(code);
-        if (!req.complete) res.shouldKeepAlive = false;
-        sendJson(res, outcome.status, { success: false, error: outcome.error, code });
-        return;
+  try {
+    if (auth !== null) {
+      // Before the body is read; an unknown route needs a valid token too (Arc: 401 before 404).
+      const required = match.kind === 'found' ? match.route.permission : 'any';
+      if (required !== 'public') {
+        let outcome = auth.check(req.headers, rawQuery, required);
+        if (outcome instanceof Promise) outcome = await outcome.catch((err: unknown) => authUnavailable(err, log));
+        if (!outcome.ok) {
+          const code = outcome.status === 401 ? 'ARC_ERR_UNAUTHORIZED' : 'ARC_ERR_FORBIDDEN';
+          metrics.rejectedRequest(code);
+          if (!req.complete) res.shouldKeepAlive = false;
+          sendJson(res, outcome.status, { success: false, error: outcome.error, code });
+          return;
+        }
       }
     }
-  }
-  try {
     if (match.kind === 'none') throw new ArcError('ARC_ERR_NOT_FOUND', `Cannot ${method} ${path}`);
     if (match.kind === 'wrong-method') {
       throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
@@ -80,6 +80,12 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
     }
     sendError(res, error, match.kind === 'found' ? match.route.envelope : 'plain', started);
   }
+}
+
+/** The token store failed (disk, corrupt file): the request is answered 503, the server keeps serving. */
+function authUnavailable(err: unknown, log: Logger): never {
+  log.error('token store failed while verifying a token', { error: err instanceof Error ? err.message : String(err) });
+  throw new ArcError('ARC_ERR_AUTH_UNAVAILABLE', 'Tokens cannot be verified right now (the token store failed); retry later', {}, { 'Retry-After': '1' });
 }
 
 function internalError(err: unknown, log: Logger, method: string, path: string): ArcError {

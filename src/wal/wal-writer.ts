@@ -27,6 +27,8 @@ export interface WalWriterOptions {
   /** Called with the first LSN of every segment this writer closes. */
   onSegmentClosed?: (firstLsn: number) => void;
   onError?: (error: Error) => void;
+  /** `async` mode: the longest time written data may stay unsynced (default 1000 ms). */
+  syncIntervalMs?: number;
 }
 
 interface Waiter {
@@ -62,14 +64,26 @@ export class WalWriter {
   private closed = false;
   private readonly timer: NodeJS.Timeout | null = null;
   private unsynced = false;
+  /** `async` mode: when the oldest unsynced byte was written (0 = everything synced), and sync bookkeeping. */
+  private unsyncedSince = 0;
+  private readonly syncIntervalMs: number;
+  private syncCount = 0;
+  private longestUnsyncedMs = 0;
 
   constructor(private readonly options: WalWriterOptions) {
     this.nextLsn = options.nextLsn;
-    fs.mkdirSync(options.directory, { recursive: true });
+    this.syncIntervalMs = options.syncIntervalMs ?? ASYNC_SYNC_INTERVAL_MS;
+    fs.mkdirSync(options.directory, { recursive: true, mode: 0o700 });
     if (options.syncMode === 'async') {
-      this.timer = setInterval(() => void this.backgroundSync(), ASYNC_SYNC_INTERVAL_MS);
+      // Idle periods: the drain loop syncs while writes keep coming, this timer once they stop.
+      this.timer = setInterval(() => void this.backgroundSync(), Math.max(10, Math.floor(this.syncIntervalMs / 4)));
       this.timer.unref();
     }
+  }
+
+  /** `async` mode: syncs done, and the longest a written byte stayed unsynced (ms). */
+  get syncStats(): { syncs: number; longestUnsyncedMs: number } {
+    return { syncs: this.syncCount, longestUnsyncedMs: this.longestUnsyncedMs };
   }
 
   /** LSN the next append will get. */
@@ -129,6 +143,8 @@ export class WalWriter {
         try {
           await this.writeBatch(buffers, bytes, firstLsn);
           for (const waiter of waiters) waiter.resolve();
+          // Under sustained writes the queue never empties: sync here, between batches, once due.
+          if (this.syncDue()) await this.syncNow();
         } catch (err) {
           const error = err as NodeJS.ErrnoException;
           this.options.onError?.(error);
@@ -159,7 +175,10 @@ export class WalWriter {
       this.segmentBytes = before + bytes;
       // Syncing modes opened the segment with O_DSYNC / O_SYNC, so the write above returned only
       // once the bytes were on disk: one trip through the thread pool per batch, not write + sync.
-      if (this.options.syncMode === 'async') this.unsynced = true;
+      if (this.options.syncMode === 'async' && !this.unsynced) {
+        this.unsynced = true;
+        this.unsyncedSince = performance.now();
+      }
     } catch (err) {
       // Cut the batch off again, so nothing written later sits behind a torn entry.
       try {
@@ -186,10 +205,30 @@ export class WalWriter {
     }
   }
 
+  private syncDue(): boolean {
+    return this.unsynced && performance.now() - this.unsyncedSince >= this.syncIntervalMs * 0.75;
+  }
+
+  /** Idle `async` log: syncs what the last batches left unsynced (a running drain syncs by itself). */
   private async backgroundSync(): Promise<void> {
-    if (!this.unsynced || this.fd < 0 || this.writing) return;
+    if (!this.syncDue() || this.fd < 0 || this.writing) return;
+    this.writing = this.syncNow().finally(() => (this.writing = null));
+    await this.writing;
+    if (this.queue.length > 0 && this.writing === null) this.writing = this.drain();
+  }
+
+  private async syncNow(): Promise<void> {
+    if (!this.unsynced || this.fd < 0) return;
+    const since = this.unsyncedSince;
     this.unsynced = false;
-    await fdatasync(this.fd).catch((err: Error) => this.options.onError?.(err));
+    try {
+      await fdatasync(this.fd);
+    } catch (err) {
+      this.options.onError?.(err as Error);
+      return;
+    }
+    this.syncCount++;
+    this.longestUnsyncedMs = Math.max(this.longestUnsyncedMs, performance.now() - since);
   }
 
   /**
@@ -202,11 +241,13 @@ export class WalWriter {
       const closedLsn = this.segmentFirstLsn;
       this.fd = -1;
       await fdatasync(closing).catch(() => undefined);
+      this.unsynced = false;
       fs.closeSync(closing);
       this.options.onSegmentClosed?.(closedLsn);
     }
     const file = path.join(this.options.directory, segmentName(firstLsn));
-    const fd = fs.openSync(file, this.openFlags(), 0o644);
+    // 0600: the log holds request bodies as they were sent, readable by no one but the server's user.
+    const fd = fs.openSync(file, this.openFlags(), 0o600);
     try {
       await writeAll(fd, [SEGMENT_MAGIC], 0);
       await fdatasync(fd);

@@ -28,6 +28,10 @@ export const ERROR_TABLE = {
     status: 400,
     summary: 'A column holds values of incompatible types within one request; the body names the column.',
   },
+  ARC_ERR_SCHEMA_CONFLICT: {
+    status: 400,
+    summary: "A column's type differs from the type the measurement's first write gave it; the body names the column, the existing type and the sent one. Nothing of the request was written.",
+  },
   ARC_ERR_BAD_QUERY: {
     status: 400,
     summary: 'The SQL is refused or cannot run: empty, too long, several statements, not a SELECT, a file-reading function, a bad name, or a parse or binding error.',

@@ -1,8 +1,10 @@
-import { copyBatch, schemaSignature, type ColumnBatch } from '../columnar/column-batch.js';
+import { copyBatch, type ColumnBatch } from '../columnar/column-batch.js';
+import type { SchemaStore } from '../storage/measurement-schemas.js';
 import { FileStampClock } from '../storage/layout.js';
 import { ArcError, formatSize } from '../errors.js';
 import { ArrayPool } from './array-pool.js';
 import { MeasurementBuffer, type SealedBuffer } from './measurement-buffer.js';
+import { conformBatches } from './schema-conform.js';
 
 /** Where sealed buffers go: storage implements it. */
 export interface FlushSink {
@@ -16,6 +18,8 @@ export interface BufferOptions {
   /** Buffered plus in-flight bytes above which writes are refused with 503. */
   maxMemoryBytes: number;
   onFlushError?: (error: Error, sealed: SealedBuffer, attempt: number) => void;
+  /** One type per column per measurement, kept across restarts. */
+  schemas: SchemaStore;
 }
 
 export interface BufferStats {
@@ -52,10 +56,14 @@ export class BufferManager {
   /** Callers of waitForMemoryBelow, woken whenever a flush completes. */
   private memoryWaiters: Array<() => void> = [];
 
+  private readonly sink: FlushSink;
+
   constructor(
-    private readonly sink: FlushSink,
+    sink: FlushSink,
     private readonly options: BufferOptions,
   ) {
+    // A file is published only once its measurement's schema file names all of its columns.
+    this.sink = { write: (sealed) => options.schemas.persisted(sealed.database, sealed.batch.measurement).then(() => sink.write(sealed)) };
     this.pool = new ArrayPool(Math.max(64 << 20, options.maxMemoryBytes / 4));
     const tick = Math.min(1000, Math.max(10, Math.floor(options.maxBufferAgeMs / 10)));
     this.ageTimer = setInterval(() => this.flushAged(), tick);
@@ -81,14 +89,25 @@ export class BufferManager {
   }
 
   /**
-   * Appends every batch of one request, or none: the only refusals (shutting down, memory cap)
-   * happen before the first append. Returns the rows appended.
+   * The batches of one request as they are to be stored (types of the measurement's schema), or a
+   * 400 naming the first column whose type conflicts with it. Call before the write is logged;
+   * `write` checks again (a no-op then), so a replayed write is held to the same schema.
+   */
+  conform(database: string, batches: readonly ColumnBatch[]): readonly ColumnBatch[] {
+    return conformBatches(this.options.schemas, database, batches);
+  }
+
+  /**
+   * Appends every batch of one request, or none: the only refusals (shutting down, memory cap,
+   * a column type conflicting with the schema) happen before the first append. Returns the rows
+   * appended.
    * @param logged the write's log entry (write-ahead log on; admitted already): `lsn`, and for a
    *   replay that skips rows already in files, where each batch starts among the entry's rows of
    *   its measurement (otherwise batches of one measurement follow each other).
    */
-  write(database: string, batches: readonly ColumnBatch[], logged?: { lsn: number; starts?: readonly number[] }): number {
+  write(database: string, given: readonly ColumnBatch[], logged?: { lsn: number; starts?: readonly number[] }): number {
     if (logged === undefined) this.admit();
+    const batches = this.conform(database, given);
     const offsets = logged && !logged.starts ? new Map<string, number>() : null;
     let rows = 0;
     batches.forEach((batch, b) => {
@@ -99,9 +118,7 @@ export class BufferManager {
         buffer = new MeasurementBuffer(database, batch.measurement, this.pool);
         this.buffers.set(key, buffer);
       }
-      const signature = schemaSignature(batch.columns) + (batch.tagColumns ? `|${batch.tagColumns.join(',')}` : '');
-      if (buffer.rowCount > 0 && buffer.signature !== signature) this.flushBuffer(buffer);
-      this.bufferedBytes += buffer.append(batch, signature);
+      this.bufferedBytes += buffer.append(batch);
       if (logged) {
         const start = logged.starts ? logged.starts[b]! : offsets!.get(key) ?? 0;
         buffer.noteLogRows(logged.lsn, start, batch.rowCount);

@@ -1,4 +1,4 @@
-import { bytesPerRow, copyBatch, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
+import { bytesPerRow, compareNames, copyBatch, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
 import type { ArrayPool } from './array-pool.js';
 
 /** A buffer's rows handed to storage: the batch reads from `buffers`, which go back to the pool after the flush. */
@@ -19,14 +19,15 @@ const STRING_OVERHEAD = 48;
 
 /**
  * The rows of one (database, measurement) since its last flush, held column by column in pooled
- * shared memory. One schema at a time: the manager seals the buffer before appending a batch
- * whose columns or types differ, so every file has one schema.
+ * shared memory. The column set grows with the batches: a column first seen mid-buffer is NULL for
+ * the rows before it, a column a batch lacks is NULL for that batch's rows, so requests with
+ * changing field sets share one buffer (and one file). Types never differ: the schema check
+ * (schema-conform.ts) gave every batch the measurement's types before it got here.
  */
 export class MeasurementBuffer {
   rowCount = 0;
   /** performance.now() when the first row of this generation arrived. */
   firstRowAt = 0;
-  signature: string | null = null;
   private capacity = 0;
   private time: BigInt64Array | null = null;
   private columns: BufferColumn[] = [];
@@ -47,16 +48,27 @@ export class MeasurementBuffer {
     return total + this.dictionaryBytes;
   }
 
-  /** Appends a batch whose schema matches (or the buffer is empty). Returns the bytes added. */
-  append(batch: ColumnBatch, signature: string): number {
+  /** Appends a batch (its columns sorted by name, as every batch's are). Returns the bytes added. */
+  append(batch: ColumnBatch): number {
     const before = this.bytes;
-    if (this.rowCount === 0) this.start(batch, signature);
+    if (this.rowCount === 0) this.start(batch);
+    else this.adopt(batch);
     const start = this.rowCount;
-    const end = start + batch.rowCount;
+    const rows = batch.rowCount;
+    const end = start + rows;
     if (end > this.capacity) this.grow(end);
-    this.time!.set(batch.time.subarray(0, batch.rowCount), start);
-    for (let c = 0; c < batch.columns.length; c++) {
-      this.dictionaryBytes += this.columns[c]!.append(batch.columns[c]!, start, batch.rowCount);
+    this.time!.set(batch.time.subarray(0, rows), start);
+    // Both lists are sorted by name, and the buffer's holds every column of the batch.
+    const incoming = batch.columns;
+    let b = 0;
+    for (const column of this.columns) {
+      const next = incoming[b];
+      if (next !== undefined && next.name === column.name) {
+        this.dictionaryBytes += column.append(next, start, rows);
+        b++;
+      } else {
+        column.appendNulls(start, rows);
+      }
     }
     this.rowCount = end;
     return this.bytes - before;
@@ -109,12 +121,38 @@ export class MeasurementBuffer {
     this.time = null;
     this.columns = [];
     this.dictionaryBytes = 0;
-    this.signature = null;
     return sealed;
   }
 
-  private start(batch: ColumnBatch, signature: string): void {
-    this.signature = signature;
+  /** Columns and tags of `batch` this buffer has not had yet; earlier rows are NULL in them. */
+  private adopt(batch: ColumnBatch): void {
+    const columns = this.columns;
+    let added = false;
+    let b = 0;
+    let c = 0;
+    for (; b < batch.columns.length; b++) {
+      const column = batch.columns[b]!;
+      while (c < columns.length && columns[c]!.name < column.name) c++;
+      const existing = columns[c];
+      if (existing !== undefined && existing.name === column.name) {
+        if (existing.type !== column.type) {
+          throw new Error(`column '${column.name}' of '${this.measurement}' reached the buffer as ${column.type}, buffered as ${existing.type}`);
+        }
+        continue;
+      }
+      const fresh = new BufferColumn(column.name, column.type, this.capacity, this.pool);
+      fresh.appendNulls(0, this.rowCount);
+      columns.push(fresh);
+      added = true;
+    }
+    if (added) columns.sort(compareNames);
+    const tags = batch.tagColumns;
+    if (tags !== null && tags !== this.tagColumns && (this.tagColumns === null || tags.some((name) => !this.tagColumns!.includes(name)))) {
+      this.tagColumns = [...new Set([...(this.tagColumns ?? []), ...tags])].sort();
+    }
+  }
+
+  private start(batch: ColumnBatch): void {
     this.tagColumns = batch.tagColumns;
     this.firstRowAt = performance.now();
     this.capacity = Math.max(INITIAL_ROWS, batch.rowCount);
@@ -228,6 +266,15 @@ class BufferColumn {
 
   buffers(): SharedArrayBuffer[] {
     return this.valid ? [this.data, this.valid.buffer as SharedArrayBuffer] : [this.data];
+  }
+
+  /** Rows [start, start + rows) are NULL (values zeroed: pooled memory is not). */
+  appendNulls(start: number, rows: number): void {
+    if (rows === 0) return;
+    this.ensureValid(start);
+    this.valid!.fill(0, start, start + rows);
+    const width = bytesPerRow(this.type);
+    new Uint8Array(this.data, start * width, rows * width).fill(0);
   }
 
   /** Validity starts when the first NULL arrives; rows before it were all present. */

@@ -21,6 +21,8 @@ import { recoverManifests } from '../compaction/manifest.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from './write-routes.js';
 import { FlushPool } from '../storage/flush-pool.js';
+import { SchemaStore } from '../storage/measurement-schemas.js';
+import { openParquetSchemaReader } from '../duckdb/parquet-schema.js';
 import { createHttpServer } from './http-server.js';
 import { interruptedRestore } from '../backup/restore.js';
 import { IMPORT_SPOOL_DIRECTORY } from './import-routes.js';
@@ -124,7 +126,15 @@ export class ArcServer {
         },
         ...(logged ? { recordFlush: (sealed, files) => logged.recordFlush(sealed, files) } : {}),
       });
+      const legacySchemas = await openParquetSchemaReader();
+      let schemas: SchemaStore;
+      try {
+        schemas = await SchemaStore.open(root, log, (dir) => legacySchemas.read(dir));
+      } finally {
+        legacySchemas.close();
+      }
       const buffers = new BufferManager(flushPool, {
+        schemas,
         maxBufferRows: config.ingest.maxBufferSize,
         maxBufferAgeMs: config.ingest.maxBufferAgeMs,
         maxMemoryBytes: config.ingest.maxBufferMemory,

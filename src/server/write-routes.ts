@@ -60,7 +60,7 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
       });
     }
   }
-  const batches = payload.batches.map((decoded) => decoded.batch);
+  const batches = state.buffers.conform(database, payload.batches.map((decoded) => decoded.batch));
   if (state.wal) {
     await countWalErrors(state, state.wal.write(state.buffers, EntryKind.Msgpack, { d: database, n: now }, raw, batches));
     if (metrics.timings) lap(metrics.stage.log, started);
@@ -116,11 +116,12 @@ async function writeLines(state: ServerState, context: RequestContext, databaseP
   if (metrics.timings) started = lap(metrics.stage.decode, started);
   metrics.lineProtocol.records.value += result.written;
   if (result.lines === 0) throw new ArcError('ARC_ERR_NO_RECORDS', 'No valid records in request');
+  const batches = state.buffers.conform(database, result.batches);
   if (state.wal && result.written > 0) {
-    await countWalErrors(state, state.wal.write(state.buffers, EntryKind.LineProtocol, { d: database, n: now, p: precisionText ?? 'ns' }, raw, result.batches));
+    await countWalErrors(state, state.wal.write(state.buffers, EntryKind.LineProtocol, { d: database, n: now, p: precisionText ?? 'ns' }, raw, batches));
     if (metrics.timings) lap(metrics.stage.log, started);
   } else if (!state.wal) {
-    state.buffers.write(database, result.batches);
+    state.buffers.write(database, batches);
     if (metrics.timings) lap(metrics.stage.append, started);
   }
   count(metrics.formats.lineprotocol, result.written, raw.length);

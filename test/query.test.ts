@@ -107,7 +107,7 @@ test('names: FROM m is the request database, FROM db.m another; joins across mea
 });
 
 test('files with different schemas in one measurement are read by name', async () => {
-  assert.equal((await post(server, '/write?db=evolve', 'm a=1i 1732420800000000000')).status, 204);
+  assert.equal((await post(server, '/write?db=evolve', 'm a=1 1732420800000000000')).status, 204);
   await flush(server);
   assert.equal((await post(server, '/write?db=evolve', 'm a=2.5,b="x" 1732420801000000000')).status, 204);
   await flush(server);

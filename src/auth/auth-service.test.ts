@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { tempDir } from '../../test/helpers/server.js';
 import { authRoutes } from '../server/auth-routes.js';
 import { sendJson } from '../server/respond.js';
-import { Router } from '../server/router.js';
+import { Router, type Route } from '../server/router.js';
 import {
   AuthService,
   bootstrapOptionsFromEnv,
@@ -14,7 +14,6 @@ import {
   formatBootstrapBanner,
   hasPermission,
   type AuthOutcome,
-  type AuthRoute,
   type AuthServiceOptions,
 } from './auth-service.js';
 import { generateToken } from './token-store.js';
@@ -249,13 +248,13 @@ test('open bootstraps an admin token on an empty store; bad bootstrap variables 
 
 /** A minimal dispatcher wired as the server should: route permission checked before the handler. */
 async function serve(auth: AuthService): Promise<{ url: string; close: () => Promise<void> }> {
-  const routes: AuthRoute[] = authRoutes(auth);
+  const routes: Route[] = authRoutes(auth);
   const router = new Router(routes);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = router.match(req.method ?? 'GET', url.pathname);
     if (match.kind !== 'found') return sendJson(res, 404, { error: 'not found' });
-    const route = match.route as AuthRoute;
+    const route = match.route as Route;
     const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now() };
     void Promise.resolve(auth.check(req.headers, context.rawQuery, route.permission))
       .then(async (outcome) => {

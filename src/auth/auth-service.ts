@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../log.js';
-import type { Route, RoutePermission } from '../server/router.js';
 import {
   BOOTSTRAP_TOKEN_VARIABLE,
   FORCE_BOOTSTRAP_VARIABLE,
@@ -26,11 +25,11 @@ export interface Principal {
   readonly info: TokenInfo;
 }
 
-/** What a route needs: 'public' = nothing, 'any' = any valid token, else that permission (admin satisfies all). */
-export type { RoutePermission };
-
-/** A route with its permission tier (arc-spec §2); to be merged into Route. */
-export type AuthRoute = Route;
+/**
+ * What a route needs (arc-spec §2): 'public' = nothing, 'any' = any valid token, else that permission
+ * (admin satisfies all). Defined here, below the HTTP layer, so the router imports auth and not the reverse.
+ */
+export type RoutePermission = 'public' | 'any' | Permission;
 
 /** The outcome of checking a request; failures carry Arc's status and `{"success":false,"error":…}` message. */
 export type AuthOutcome =

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../../test/helpers/server.js';
-import { AuthService, type AuthRoute } from '../auth/auth-service.js';
+import { AuthService } from '../auth/auth-service.js';
 import { TokenStore } from '../auth/token-store.js';
 import { SERVER_INFO_FILE } from '../server/arc-server.js';
 import { authRoutes, type TokenInfoJson } from '../server/auth-routes.js';
 import { sendJson } from '../server/respond.js';
-import { Router } from '../server/router.js';
+import { Router, type Route } from '../server/router.js';
 import { token } from './token-command.js';
 
 interface Workspace {
@@ -128,7 +128,7 @@ async function fakeServer(space: Workspace): Promise<{ auth: AuthService; adminT
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = router.match(req.method ?? 'GET', url.pathname);
     if (match.kind !== 'found') return sendJson(res, 404, { error: `Cannot ${req.method} ${url.pathname}` });
-    const route = match.route as AuthRoute;
+    const route = match.route as Route;
     const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now() };
     void Promise.resolve(auth.check(req.headers, context.rawQuery, route.permission))
       .then(async (outcome) => (outcome.ok ? route.handler(context) : sendJson(res, outcome.status, { success: false, error: outcome.error })))

@@ -1,8 +1,8 @@
-import { extractToken, type AuthRoute, type AuthService, type TokenInfo } from '../auth/auth-service.js';
+import { extractToken, type AuthService, type TokenInfo } from '../auth/auth-service.js';
 import { TokenStoreError } from '../auth/token-store.js';
 import { readBody } from './body.js';
 import { rfc3339, sendJson } from './respond.js';
-import type { Handler, RequestContext } from './router.js';
+import type { Handler, RequestContext, Route } from './router.js';
 
 /** Token requests are a few hundred bytes; anything near this is not one. */
 const AUTH_BODY_LIMIT = 64 * 1024;
@@ -36,8 +36,8 @@ export function tokenInfoJson(info: TokenInfo): TokenInfoJson {
  * Arc's token API (arc-spec §2), every route admin-only except GET /api/v1/auth/verify. Errors use
  * Arc's `{"success": false, "error": …}` body, so handlers answer them directly instead of throwing.
  */
-export function authRoutes(auth: AuthService): AuthRoute[] {
-  const admin = (method: AuthRoute['method'], path: string, handle: (auth: AuthService, context: RequestContext) => Promise<void>): AuthRoute => {
+export function authRoutes(auth: AuthService): Route[] {
+  const admin = (method: Route['method'], path: string, handle: (auth: AuthService, context: RequestContext) => Promise<void>): Route => {
     const handler: Handler = (context) => handle(auth, context);
     return { method, path, envelope: 'plain', permission: 'admin', handler };
   };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RoutePermission } from '../auth/auth-service.js';
 import type { Envelope } from './respond.js';
 
 export interface RequestContext {
@@ -14,8 +15,7 @@ export interface RequestContext {
 
 export type Handler = (context: RequestContext) => void | Promise<void>;
 
-/** Who may call a route (arc-spec §2): anyone, any valid token, or a token with this permission ('admin' passes all). */
-export type RoutePermission = 'public' | 'any' | 'read' | 'write' | 'delete' | 'admin';
+export type { RoutePermission };
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

@@ -1,17 +1,14 @@
-import { compareNames, type Column, type ColumnBatch } from '../columnar/column-batch.js';
+import { compareNames, type Column } from '../columnar/column-batch.js';
 import type { StringInterner } from '../columnar/string-interner.js';
 import { END_TIME_US, detectUnit, setMicros, toMicros, wordsOf, type TimeUnit } from '../columnar/time.js';
 import { ArcError } from '../errors.js';
 import { ColumnBuilder, TypeConflictError } from './column-builder.js';
 import { Kind, MsgpackReader, MsgpackSyntaxError, typeName } from './msgpack-reader.js';
+import { ItemError, type DecodedBatch } from './msgpack-item.js';
 import { RowItemCollector, type RowFieldPositions } from './msgpack-rows.js';
 import { columnNamesProblem } from './names.js';
 
-/** A decoded batch and the index of the payload item it came from (for error messages). */
-export interface DecodedBatch {
-  batch: ColumnBatch;
-  item: number;
-}
+export type { DecodedBatch } from './msgpack-item.js';
 
 export interface DecodedPayload {
   batches: DecodedBatch[];
@@ -25,16 +22,6 @@ export interface DecodeContext {
   interner: StringInterner;
   /** Server time in µs, for items without a time. */
   nowMicros(): number;
-}
-
-/** An invalid item; the decoder prefixes the item index. */
-export class ItemError extends Error {
-  constructor(
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
 }
 
 const PREFIX = 'Invalid MessagePack payload: ';

@@ -1,7 +1,7 @@
 import { compareNames, type Column } from '../columnar/column-batch.js';
 import { detectUnit, setMicros, toMicros, wordsOf } from '../columnar/time.js';
 import { ColumnBuilder, TypeConflictError } from './column-builder.js';
-import { ItemError, type DecodedBatch } from './msgpack-decode.js';
+import { ItemError, type DecodedBatch } from './msgpack-item.js';
 import { Kind, MsgpackReader, typeName } from './msgpack-reader.js';
 import { columnNamesProblem } from './names.js';
 

@@ -6,7 +6,7 @@ import { ArcError } from '../errors.js';
 import { readBody } from './body.js';
 import { sendJson } from './respond.js';
 import type { Route } from './router.js';
-import type { ServerState } from './routes.js';
+import type { ServerState } from './server-state.js';
 
 /** Backup routes (admin): start, list, inspect, delete, status; restore runs offline (`arc restore`). */
 export function backupRoutes(state: ServerState, version: string): Route[] {

@@ -1,22 +1,8 @@
 import { sendJson } from './respond.js';
 import type { RequestContext } from './router.js';
-import type { ServerState } from './routes.js';
+import type { SchedulerStatusProvider, ServerState } from './server-state.js';
 
-/**
- * What a built-in scheduler reports for `GET /api/v1/schedulers`: Arc's block for it, e.g.
- * `{"running": true, "schedule": "0 3 * * *", "next_run": "…"}` for retention or
- * `{"running": true, "job_count": 1, "jobs": [{"cq_id", "cq_name", "interval"}]}` for continuous
- * queries, or `{"enabled": false, "reason": "…"}` when it is switched off by configuration.
- */
-export interface SchedulerStatusProvider {
-  schedulerStatus(): Record<string, unknown>;
-}
-
-/** The schedulers the server runs; a null entry is a scheduler this build does not have (yet). */
-export interface SchedulerRegistry {
-  cq: SchedulerStatusProvider | null;
-  retention: SchedulerStatusProvider | null;
-}
+export type { SchedulerRegistry, SchedulerStatusProvider } from './server-state.js';
 
 /** GET /api/v1/schedulers (arc-spec-lifecycle §10); arc-ts has no licence tiers, so no licence fields. */
 export function schedulers(state: ServerState, { res }: RequestContext): void {

@@ -14,7 +14,7 @@ import { allowLongUpload } from './long-uploads.js';
 import { withMultipartFile } from './multipart.js';
 import { sendJson } from './respond.js';
 import type { RequestContext, Route } from './router.js';
-import type { ServerState } from './routes.js';
+import type { ServerState } from './server-state.js';
 
 /** Hidden under the storage root (never a database): Parquet uploads wait here while they are read. */
 export const IMPORT_SPOOL_DIRECTORY = '.import';

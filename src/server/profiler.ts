@@ -1,5 +1,5 @@
 import inspector from 'node:inspector/promises';
-import type { FlushPool } from '../storage/flush-pool.js';
+import type { FlushPool } from '../flush/flush-pool.js';
 
 export type ProfileKind = 'cpu' | 'heap';
 

@@ -11,7 +11,7 @@ import { sendMsgpackTable, streamMsgpack } from './msgpack-response.js';
 import { rfc3339, sendJson } from './respond.js';
 import { ResponseBody } from './response-body.js';
 import type { RequestContext } from './router.js';
-import type { ServerState } from './routes.js';
+import type { ServerState } from './server-state.js';
 
 const MAX_QUERY_BODY = 1024 * 1024;
 const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);

@@ -1,19 +1,9 @@
-import type { BufferManager } from '../buffer/buffer-manager.js';
-import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
-import type { DecodeContext } from '../ingest/msgpack-decode.js';
-import type { Logger } from '../log.js';
-import type { ServerMetrics } from '../metrics/server-metrics.js';
-import type { AuthService } from '../auth/auth-service.js';
-import type { QueryService } from '../query/query-service.js';
-import type { FileCatalog } from '../storage/catalog.js';
 import { authRoutes } from './auth-routes.js';
-import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers, type SchedulerRegistry } from './helper-routes.js';
+import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, schedulers } from './helper-routes.js';
 import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
-import type { CompactionManager } from '../compaction/compaction-manager.js';
 import { compactionRoutes } from './compaction-routes.js';
-import type { Profiler } from './profiler.js';
 import {
   createDatabase,
   databaseMeasurements,
@@ -28,36 +18,10 @@ import {
 } from './query-routes.js';
 import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
-import type { WriteAheadLog } from '../wal/write-ahead-log.js';
+import type { ServerState } from './server-state.js';
 import { ping, writeLineProtocol, writeMsgpack } from './write-routes.js';
 
-/** What route handlers may use; the server owns and wires it. */
-export interface ServerState {
-  readonly config: ArcConfig;
-  readonly buffers: BufferManager;
-  readonly decodeContext: DecodeContext;
-  readonly metrics: ServerMetrics;
-  readonly profiler: Profiler;
-  readonly queries: QueryService;
-  /** The visible Parquet files: what queries read and compaction rewrites. */
-  readonly catalog: FileCatalog;
-  /** Null when compaction.enabled is false (its routes are then absent, as in Arc). */
-  readonly compaction: CompactionManager | null;
-  /** Null when auth.enabled is false: every route is open. */
-  readonly auth: AuthService | null;
-  /** Null when wal.enabled is false: writes go straight to the buffers. */
-  readonly wal: WriteAheadLog | null;
-  /** storage.local_path, resolved. */
-  readonly root: string;
-  readonly log: Logger;
-  /** arc-ts version (recorded in backups). */
-  readonly version: string;
-  /** performance.now() at start-up. */
-  readonly startedAt: number;
-  /** Built-in schedulers report here for GET /api/v1/schedulers; set an entry when one is started. */
-  readonly schedulers: SchedulerRegistry;
-  ready: boolean;
-}
+export type { ServerState } from './server-state.js';
 
 export function buildRoutes(state: ServerState): Route[] {
   const metricsPermission = state.config.auth.metricsPublic ? 'public' : 'any';

@@ -1,17 +1,15 @@
-import type { StringInterner } from '../columnar/string-interner.js';
 import { ArcError } from '../errors.js';
 import { parseLineProtocol, parsePrecision } from '../ingest/line-protocol.js';
 import { decodeMsgpackPayload } from '../ingest/msgpack-decode.js';
 import { DEFAULT_DATABASE, checkDatabaseName, isValidMeasurementName, measurementNameError } from '../ingest/names.js';
 import type { Histogram } from '../metrics/registry.js';
 import type { FormatCounters } from '../metrics/server-metrics.js';
-import { decompressBody, readBody, sniffEncoding } from './body.js';
+import { decompressBody, sniffEncoding } from '../ingest/body-encoding.js';
+import { readBody } from './body.js';
 import { sendJson, sendNoContent } from './respond.js';
-import { decodeBatches } from '../columnar/batch-codec.js';
-import { EntryKind, type WriteKind, type WriteMeta } from '../wal/wal-format.js';
-import type { LoggedWrite } from '../wal/write-ahead-log.js';
+import { EntryKind } from '../wal/wal-format.js';
 import type { RequestContext } from './router.js';
-import type { ServerState } from './routes.js';
+import type { ServerState } from './server-state.js';
 
 /** Line protocol bodies are capped at 100 MB, raw and decompressed (arc-spec §6), or less if server.max_payload_size is. */
 const LINE_PROTOCOL_LIMIT = 100 * 1024 * 1024;
@@ -147,22 +145,6 @@ async function countWalErrors(state: ServerState, write: Promise<void>): Promise
     if (err instanceof ArcError && err.code === 'ARC_ERR_WAL_UNAVAILABLE') state.metrics.walErrors.value++;
     throw err;
   }
-}
-
-/**
- * A write the write-ahead log recorded, decoded again as it was when acknowledged: same body,
- * same "now", same precision, so the same rows (the request was valid then; limits no longer apply).
- */
-export async function decodeLoggedWrite(kind: WriteKind, meta: WriteMeta, raw: Buffer, interner: StringInterner): Promise<LoggedWrite> {
-  if (kind === EntryKind.Batches) return { database: meta.d, batches: decodeBatches(raw) };
-  const body = await decompressBody(raw, sniffEncoding(raw), Number.MAX_SAFE_INTEGER);
-  if (kind === EntryKind.Msgpack) {
-    const payload = decodeMsgpackPayload(body, { interner, nowMicros: () => meta.n });
-    return { database: meta.d, batches: payload.batches.map((decoded) => decoded.batch) };
-  }
-  const precision = parsePrecision(meta.p);
-  if (precision === null) throw new Error(`logged line protocol write has an unknown precision ${JSON.stringify(meta.p)}`);
-  return { database: meta.d, batches: parseLineProtocol(body, { precision, nowMicros: meta.n, interner }).batches };
 }
 
 /** GET/HEAD /ping: what InfluxDB clients probe before writing. */

@@ -7,8 +7,8 @@ import inspector from 'node:inspector/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
 import type { FlushWorkerOptions, ToWorker, WorkerMessage } from './flush-pool.js';
-import { NativeParquetEncoder } from './parquet/parquet-writer.js';
-import { JobWriter, type FlushJob } from './write-job.js';
+import { NativeParquetEncoder } from '../storage/parquet/parquet-writer.js';
+import { JobWriter, type FlushJob } from '../storage/write-job.js';
 
 const port = parentPort;
 if (port === null) throw new Error('flush-worker.js must run in a worker thread');

@@ -4,8 +4,8 @@ import { Worker } from 'node:worker_threads';
 import type { FlushSink } from '../buffer/buffer-manager.js';
 import type { SealedBuffer } from '../buffer/measurement-buffer.js';
 import type { Compression } from '../config/config.js';
-import { publishRecorded } from './durable-files.js';
-import type { FlushJob, FlushReport, WrittenFile } from './write-job.js';
+import { publishRecorded } from '../storage/durable-files.js';
+import type { FlushJob, FlushReport, WrittenFile } from '../storage/write-job.js';
 
 export type WorkerMessage =
   | { type: 'ready' }

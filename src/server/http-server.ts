@@ -55,7 +55,7 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
         if (!outcome.ok) {
           const code = outcome.status === 401 ? 'ARC_ERR_UNAUTHORIZED' : 'ARC_ERR_FORBIDDEN';
           metrics.rejectedRequest(code);
-          if (!req.complete) res.shouldKeepAlive = false;
+          if (!req.complete) drainRefusedBody(req, res);
           sendJson(res, outcome.status, { success: false, error: outcome.error, code });
           return;
         }
@@ -74,12 +74,52 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
       res.destroy();
       return;
     }
-    if (!req.complete) {
-      // The body was refused before it was read (413): close instead of reading the rest.
-      res.shouldKeepAlive = false;
-    }
+    if (!req.complete) drainRefusedBody(req, res);
     sendError(res, error, match.kind === 'found' ? match.route.envelope : 'plain', started);
   }
+}
+
+/** Bytes of a refused body read and discarded so the client can read the answer; past this the connection is cut. */
+const DRAIN_LIMIT_BYTES = 64 << 20;
+/** And for at most this long. */
+const DRAIN_LIMIT_MS = 10_000;
+
+/**
+ * The body of a refused request (413, 401, ...) is still arriving. Closing the socket now makes the
+ * kernel answer the client's next bytes with a reset, and most clients then report EPIPE/ECONNRESET
+ * instead of the answer (#13 item 8b). So the answer is sent at once and the rest of the body is read
+ * and thrown away, up to a bound in bytes and time; the connection is closed once the body has ended
+ * (not reused: the client may not expect the early answer), or cut when the bound is passed.
+ */
+function drainRefusedBody(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let drained = 0;
+  const cut = () => {
+    cleanup();
+    socket.destroy();
+  };
+  const timer = setTimeout(cut, DRAIN_LIMIT_MS);
+  timer.unref();
+  const onData = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT_BYTES) cut();
+  };
+  const onEnd = () => {
+    cleanup();
+    // The answer may still be on its way out: close after it (end() sends FIN once written).
+    if (res.writableFinished) socket.end();
+    else res.once('finish', () => socket.end());
+  };
+  const cleanup = () => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', cleanup);
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('close', cleanup);
+  req.resume();
 }
 
 /** The token store failed (disk, corrupt file): the request is answered 503, the server keeps serving. */

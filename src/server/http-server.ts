@@ -87,38 +87,42 @@ const DRAIN_LIMIT_MS = 10_000;
 /**
  * The body of a refused request (413, 401, ...) is still arriving. Closing the socket now makes the
  * kernel answer the client's next bytes with a reset, and most clients then report EPIPE/ECONNRESET
- * instead of the answer (#13 item 8b). So the answer is sent at once and the rest of the body is read
- * and thrown away, up to a bound in bytes and time; the connection is closed once the body has ended
- * (not reused: the client may not expect the early answer), or cut when the bound is passed.
+ * instead of the answer (#13 item 8b). So the answer goes out at once with `Connection: close`, the
+ * socket is only half-closed after it (node would destroy it), and the rest of the body is read and
+ * thrown away up to a bound in bytes and time; the socket is destroyed when the body ends or the
+ * bound is passed.
  */
 function drainRefusedBody(req: IncomingMessage, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
   const socket = req.socket;
+  // node:http half-closes then destroys a "Connection: close" socket once the answer is written; keep the half-close only.
+  socket.destroySoon = function halfClose(this: typeof socket) {
+    if (this.writable) this.end();
+  };
   let drained = 0;
-  const cut = () => {
+  const finish = () => {
     cleanup();
     socket.destroy();
   };
-  const timer = setTimeout(cut, DRAIN_LIMIT_MS);
+  const timer = setTimeout(finish, DRAIN_LIMIT_MS);
   timer.unref();
   const onData = (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained > DRAIN_LIMIT_BYTES) cut();
+    if (drained > DRAIN_LIMIT_BYTES) finish();
   };
   const onEnd = () => {
-    cleanup();
-    // The answer may still be on its way out: close after it (end() sends FIN once written).
-    if (res.writableFinished) socket.end();
-    else res.once('finish', () => socket.end());
+    // The answer may still be on its way out: destroy after it is written.
+    if (res.writableFinished) finish();
+    else res.once('finish', finish);
   };
   const cleanup = () => {
     clearTimeout(timer);
     req.off('data', onData);
     req.off('end', onEnd);
-    req.off('close', cleanup);
   };
   req.on('data', onData);
   req.on('end', onEnd);
-  req.on('close', cleanup);
+  socket.once('close', cleanup);
   req.resume();
 }
 

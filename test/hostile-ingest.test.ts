@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { startServer, type TestServer } from './helpers/server.js';
+import { readParquetRowCount } from '../src/storage/parquet/footer.js';
+import { Reader } from './helpers/duckdb.js';
+import { encode, f64, u64 } from './helpers/msgpack.js';
+import { flush, get, listFiles, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
 
 // Hostile input on the ingest side (#13 items 5, 7, 8b), each case with the input itself.
 
@@ -68,5 +73,77 @@ for (const chunked of [false, true]) {
     }
     const health = await fetch(server.url + '/health');
     assert.equal(health.status, 200);
+  });
+}
+
+// --- Item 7: a recorded flush whose file is missing or corrupt is replayed from the log ---
+
+function walEnv(dir: string): Record<string, string> {
+  return { ARC_WAL_ENABLED: 'true', ARC_WAL_DIRECTORY: path.join(dir, 'wal'), ARC_INGEST_MAX_BUFFER_AGE_MS: '600000' };
+}
+
+function seqRows(m: string, start: number, n: number): Uint8Array {
+  const seq = Array.from({ length: n }, (_, i) => start + i);
+  return encode({ m, columns: { time: seq.map((s) => u64(1_732_420_800_000_000 + s)), seq, v: seq.map((s) => f64(s / 4)) } });
+}
+
+async function storedSeqs(root: string, database: string, measurement: string): Promise<number[]> {
+  const reader = await Reader.open();
+  try {
+    return (await reader.rows(root, database, measurement, 'seq')).map((row) => Number(row.seq)).sort((a, b) => a - b);
+  } finally {
+    await reader.close();
+  }
+}
+
+const damages: Array<{ name: string; damage: (file: string) => void; problem: RegExp }> = [
+  { name: 'missing', damage: (file) => fs.rmSync(file), problem: /missing from storage/ },
+  { name: 'corrupt', damage: (file) => fs.writeFileSync(file, Buffer.alloc(fs.statSync(file).size, 0x42)), problem: /unreadable/ },
+  { name: 'truncated', damage: (file) => fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2)), problem: /unreadable/ },
+];
+
+for (const { name, damage, problem } of damages) {
+  test(`a recorded flush file ${name} at replay: rows replayed from the log, /ready degraded, file moved aside, nothing doubled`, async () => {
+    const dir = tempDir('arc-wal-verify-');
+    const root = path.join(dir, 'data');
+    let wal = await startServer({ root, env: walEnv(dir) });
+    for (let r = 0; r < 3; r++) assert.equal((await writeMsgpack(wal, seqRows('m', r * 100, 100), 'w')).status, 204);
+    await flush(wal);
+    assert.equal((await writeMsgpack(wal, seqRows('m', 300, 50), 'w')).status, 204); // buffered, not flushed
+    assert.equal(await wal.stop('SIGKILL'), null);
+
+    const files = listFiles(root).filter((f) => f.endsWith('.parquet') && f.startsWith('w/'));
+    assert.equal(files.length, 1, 'one flushed file');
+    assert.equal(await readParquetRowCount(path.join(root, files[0]!)), 300, 'the footer check reads a good file');
+    damage(path.join(root, files[0]!));
+    await assert.rejects(readParquetRowCount(path.join(root, files[0]!)));
+
+    wal = await startServer({ root, env: walEnv(dir) });
+    const ready = await get(wal, '/ready');
+    assert.equal(ready.status, 200);
+    assert.equal(ready.json.status, 'degraded');
+    assert.match(String(ready.json.reason), /replayed from the write-ahead log/);
+    const untrusted = ready.json.untrusted_flushes as Array<{ database: string; measurement: string; rows: number; problems: string[]; quarantined: string[] }>;
+    assert.equal(untrusted.length, 1);
+    assert.equal(untrusted[0]!.database, 'w');
+    assert.equal(untrusted[0]!.measurement, 'm');
+    assert.equal(untrusted[0]!.rows, 300);
+    assert.match(untrusted[0]!.problems.join(' '), problem);
+    if (name === 'missing') assert.deepEqual(untrusted[0]!.quarantined, []);
+    else {
+      assert.equal(untrusted[0]!.quarantined.length, 1);
+      assert.ok(fs.existsSync(path.join(root, untrusted[0]!.quarantined[0]!)), 'the bad file is kept aside');
+      assert.ok(!fs.existsSync(path.join(root, files[0]!)), 'and no longer where queries read');
+    }
+    await flush(wal);
+    await wal.stop();
+
+    const expected = Array.from({ length: 350 }, (_, i) => i);
+    assert.deepEqual(await storedSeqs(root, 'w', 'm'), expected, 'every acknowledged row once');
+    // A restart after the rows are in new files: nothing replayed twice.
+    wal = await startServer({ root, env: walEnv(dir) });
+    await flush(wal);
+    await wal.stop();
+    assert.deepEqual(await storedSeqs(root, 'w', 'm'), expected, 'still once after another restart');
   });
 }

@@ -19,6 +19,7 @@ import {
 import { goDuration, rfc3339, sendJson, sendText } from './respond.js';
 import type { RequestContext, Route } from './router.js';
 import type { ServerState } from './server-state.js';
+import { QUARANTINE_DIRECTORY } from '../wal/write-ahead-log.js';
 import { ping, writeLineProtocol, writeMsgpack } from './write-routes.js';
 
 export type { ServerState } from './server-state.js';
@@ -110,6 +111,19 @@ function ready(state: ServerState, res: RequestContext['res']): void {
       status: 'not_ready',
       time: rfc3339(new Date()),
       reason: 'server is starting up or shutting down; load balancer should not route traffic here',
+    });
+    return;
+  }
+  const untrusted = state.wal?.report.untrustedFlushes ?? [];
+  if (untrusted.length > 0) {
+    // Serving, and nothing acknowledged is lost (the rows were replayed from the log), so still 200:
+    // a readiness probe keeps routing writes here. The body tells monitoring what an operator must look at.
+    sendJson(res, 200, {
+      status: 'degraded',
+      time: rfc3339(new Date()),
+      uptime_sec: uptimeSeconds(state),
+      reason: `${untrusted.length} recorded flush(es) failed their check at start-up; their rows were replayed from the write-ahead log and their files moved to ${QUARANTINE_DIRECTORY}/`,
+      untrusted_flushes: untrusted,
     });
     return;
   }

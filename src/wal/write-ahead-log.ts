@@ -6,6 +6,7 @@ import { sliceBatch, type ColumnBatch } from '../columnar/column-batch.js';
 import type { Logger } from '../log.js';
 import { claimLockFile } from '../storage/directory-lock.js';
 import { publishRecorded } from '../storage/durable-files.js';
+import { readParquetRowCount } from '../storage/parquet/footer.js';
 import { EntryKind, type Entry, type FlushCommitMeta, type WriteKind, type WriteMeta } from './wal-format.js';
 import { WalLedger } from './wal-ledger.js';
 import { listSegments, scanSegment, type DamagedRange } from './wal-reader.js';
@@ -43,7 +44,26 @@ export interface RecoveryReport {
   damaged: DamagedRange[];
   /** Write entries that could not be decoded again (their rows are lost; reported, not fatal). */
   undecodable: number;
+  /**
+   * Recorded flushes whose files failed the check at start-up (missing, unreadable, fewer rows than
+   * recorded): their rows were replayed from the log instead, and their files moved aside.
+   */
+  untrustedFlushes: UntrustedFlush[];
 }
+
+export interface UntrustedFlush {
+  database: string;
+  measurement: string;
+  /** Rows the record says the files hold; replayed from the log. */
+  rows: number;
+  /** What was wrong, file by file (relative to the storage root). */
+  problems: string[];
+  /** Where the flush's files that still existed were moved (relative to the storage root). */
+  quarantined: string[];
+}
+
+/** Under the storage root; hidden from the catalog (names starting with "_" are not databases). */
+export const QUARANTINE_DIRECTORY = '_quarantine';
 
 const LOCK_FILE = '.arc-wal.lock';
 const DEFAULT_BACKLOG_BYTES = 64 << 20;
@@ -80,7 +100,7 @@ export class WriteAheadLog {
     fs.mkdirSync(dir, { recursive: true });
     claimLockFile(path.join(dir, LOCK_FILE), { pid: process.pid }, (pid) => `another arc-ts server (pid ${pid}) is using the write-ahead log in ${dir}; stop it or set wal.directory elsewhere`);
     const segments = listSegments(dir);
-    const report: RecoveryReport = { segments: segments.length, replayedWrites: 0, replayedRows: 0, skippedRows: 0, republishedFiles: 0, damaged: [], undecodable: 0 };
+    const report: RecoveryReport = { segments: segments.length, replayedWrites: 0, replayedRows: 0, skippedRows: 0, republishedFiles: 0, damaged: [], undecodable: 0, untrustedFlushes: [] };
     let maxLsn = segments.at(-1)?.firstLsn ?? 0;
     const flushes: FlushCommitMeta[] = [];
     const flushLsns: number[] = [];
@@ -211,17 +231,52 @@ export class WriteAheadLog {
     fs.rmSync(path.join(path.resolve(this.options.directory), LOCK_FILE), { force: true });
   }
 
-  /** Publishes the files of a recorded flush a crash interrupted; remembers its rows as committed. */
+  /**
+   * Publishes the files of a recorded flush a crash interrupted, then checks them (present, Parquet
+   * footer readable, at least the recorded rows): only then are its rows remembered as committed.
+   * A flush that fails the check is not trusted: its rows stay "not in files", so the replay puts
+   * them back in the buffers and their segments are kept until a new flush holds them; its files
+   * are moved aside (not deleted: an operator may want them) so no query reads a row twice.
+   */
   private async redoFlush(flush: FlushCommitMeta): Promise<void> {
     const root = this.options.storageRoot;
+    const problems: string[] = [];
+    let fileRows = 0;
     for (const [temporary, final] of flush.files) {
       const finalPath = path.join(root, final);
       const existed = fs.existsSync(finalPath);
-      if (!(await publishRecorded(path.join(root, temporary), finalPath))) {
-        this.options.log.error('write-ahead log: a recorded flush file is missing from storage', { file: finalPath });
-      } else if (!existed) {
-        this.report.republishedFiles++;
+      let published: boolean;
+      try {
+        published = await publishRecorded(path.join(root, temporary), finalPath);
+      } catch (err) {
+        problems.push(`${final}: could not be published (${(err as Error).message})`);
+        continue;
       }
+      if (!published) {
+        problems.push(`${final}: missing from storage`);
+        continue;
+      }
+      if (!existed) this.report.republishedFiles++;
+      try {
+        fileRows += await readParquetRowCount(finalPath);
+      } catch (err) {
+        problems.push(`${final}: unreadable (${(err as Error).message})`);
+      }
+    }
+    let recordedRows = 0;
+    for (let i = 2; i < flush.rows.length; i += 3) recordedRows += flush.rows[i]!;
+    if (problems.length === 0 && fileRows < recordedRows) problems.push(`files hold ${fileRows} rows, the record ${recordedRows}`);
+    if (problems.length > 0) {
+      const quarantined = await this.quarantine(flush.files.map(([, final]) => final));
+      this.report.untrustedFlushes.push({ database: flush.d, measurement: flush.m, rows: recordedRows, problems, quarantined });
+      this.options.log.error('write-ahead log: a recorded flush failed its check; its rows are replayed from the log and its files moved aside', {
+        database: flush.d,
+        measurement: flush.m,
+        rows: recordedRows,
+        problems,
+        quarantined,
+      });
+      return;
     }
     const key = `${flush.d}\u0000${flush.m}`;
     let byLsn = this.committed.get(key);
@@ -232,6 +287,27 @@ export class WriteAheadLog {
       if (!ranges) byLsn.set(lsn, (ranges = []));
       ranges.push(flush.rows[i + 1]!, flush.rows[i + 2]!);
     }
+  }
+
+  /** Moves the files that exist to `_quarantine/<time>/<same relative path>`; returns where they went. */
+  private async quarantine(files: string[]): Promise<string[]> {
+    const root = this.options.storageRoot;
+    const moved: string[] = [];
+    const batch = path.join(QUARANTINE_DIRECTORY, new Date().toISOString().replace(/[:.]/g, '-'));
+    for (const file of files) {
+      const from = path.join(root, file);
+      if (!fs.existsSync(from)) continue;
+      const to = path.join(batch, file);
+      await fs.promises.mkdir(path.join(root, path.dirname(to)), { recursive: true });
+      await fs.promises.rename(from, path.join(root, to));
+      moved.push(to);
+      this.recordedFiles.delete(file);
+    }
+    if (moved.length > 0) {
+      const dir = await fs.promises.open(path.dirname(path.join(root, files[0]!)), 'r').catch(() => null);
+      await dir?.sync().finally(() => dir.close());
+    }
+    return moved;
   }
 
   /** Appends the rows of one logged write that no recorded flush holds; returns how many. */

@@ -10,6 +10,10 @@ export const ERROR_TABLE = {
     status: 400,
     summary: 'A gzip or zstd body expands past server.max_payload_size.',
   },
+  ARC_ERR_DECODE_BUSY: {
+    status: 503,
+    summary: 'Large or compressed bodies being decoded already use the decode memory budget; retry after Retry-After.',
+  },
   ARC_ERR_BAD_COMPRESSION: { status: 400, summary: 'A body that starts with gzip or zstd magic bytes does not decompress.' },
   ARC_ERR_BAD_MSGPACK: { status: 400, summary: 'The body is not a MessagePack value of a supported shape.' },
   ARC_ERR_INVALID_PRECISION: { status: 400, summary: 'The line protocol precision parameter is not one of ns, us, ms, s (or n, u, m, h).' },

@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import { readParquetRowCount } from '../src/storage/parquet/footer.js';
 import { Reader } from './helpers/duckdb.js';
 import { encode, f64, u64 } from './helpers/msgpack.js';
-import { flush, get, listFiles, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
+import zstd from 'zstd-napi';
+import { flush, get, listFiles, post, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
 
 // Hostile input on the ingest side (#13 items 5, 7, 8b), each case with the input itself.
 
@@ -147,3 +148,91 @@ for (const { name, damage, problem } of damages) {
     assert.deepEqual(await storedSeqs(root, 'w', 'm'), expected, 'still once after another restart');
   });
 }
+
+// --- Item 5: bombs are decoded off the event loop; /health and small writes stay fast ---
+
+const BOMB_ROWS = 2_000_000;
+const LP_BOMB_LINES = 1_000_000;
+const BOMB_TIME_US = 1_732_420_800_000_000n;
+
+/** A valid columnar MessagePack item of `rows` rows with one time and one value (36 MB for 2M rows), zstd-compressed. */
+function msgpackBomb(rows: number): Buffer {
+  const head = Buffer.from([0x82, 0xa1, 0x6d, 0xa4, ...Buffer.from('bomb'), 0xa7, ...Buffer.from('columns'), 0x82, 0xa4, ...Buffer.from('time'), 0xdd]);
+  const body = Buffer.alloc(head.length + 4 + rows * 9 + 2 + 5 + rows * 9);
+  let at = head.copy(body, 0);
+  at = body.writeUInt32BE(rows, at);
+  for (let i = 0; i < rows; i++) {
+    body[at] = 0xcf;
+    body.writeBigUInt64BE(BOMB_TIME_US, at + 1);
+    at += 9;
+  }
+  body[at++] = 0xa1;
+  body[at++] = 0x76; // "v"
+  body[at++] = 0xdd;
+  at = body.writeUInt32BE(rows, at);
+  for (let i = 0; i < rows; i++) {
+    body[at] = 0xcb;
+    body.writeDoubleBE(1.5, at + 1);
+    at += 9;
+  }
+  assert.equal(at, body.length);
+  return zstd.compress(body);
+}
+
+/** `lines` identical valid line protocol lines (38 MB for 1M), zstd-compressed. */
+function lineProtocolBomb(lines: number): Buffer {
+  const line = 'bomb_lp,h=a v=1i 1732420800000000000\n';
+  return zstd.compress(Buffer.alloc(line.length * lines, line));
+}
+
+function smallRow(seq: number): Uint8Array {
+  return encode({ m: 'small', columns: { time: [u64(1_732_420_800_000_000 + seq)], seq: [seq] } });
+}
+
+function p99(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+}
+
+test('zstd bombs of valid MessagePack and line protocol: decoded off the event loop, small writes and /health stay fast, every row stored', { timeout: 120_000 }, async (t) => {
+  const bombs = await startServer({ env: { ARC_INGEST_MAX_BUFFER_AGE_MS: '600000' } });
+  try {
+    const msgpack = msgpackBomb(BOMB_ROWS);
+    const lines = lineProtocolBomb(LP_BOMB_LINES);
+    assert.ok(msgpack.length < 200_000 && lines.length < 200_000, `small on the wire (${msgpack.length}, ${lines.length} bytes)`);
+
+    let attacking = true;
+    const attack = Promise.all([
+      writeMsgpack(bombs, msgpack, 'h'),
+      writeMsgpack(bombs, msgpack, 'h'),
+      writeMsgpack(bombs, msgpack, 'h'),
+      post(bombs, '/api/v1/write/line-protocol', lines, { 'x-arc-database': 'h' }),
+    ]).finally(() => (attacking = false));
+
+    const writeMs: number[] = [];
+    const healthMs: number[] = [];
+    let seq = 0;
+    while (attacking || writeMs.length < 50) {
+      let started = performance.now();
+      assert.equal((await writeMsgpack(bombs, smallRow(seq++), 'h')).status, 204);
+      writeMs.push(performance.now() - started);
+      started = performance.now();
+      assert.equal((await get(bombs, '/health')).status, 200);
+      healthMs.push(performance.now() - started);
+    }
+    const answers = await attack;
+    for (const answer of answers) assert.equal(answer.status, 204, answer.text);
+    t.diagnostic(`small writes p99 ${p99(writeMs).toFixed(1)} ms, /health p99 ${p99(healthMs).toFixed(1)} ms over ${writeMs.length} each`);
+    // Generous bounds (a loaded 2-core box); bench/hostile.ts reports the real figures.
+    assert.ok(p99(writeMs) < 250, `small writes p99 ${p99(writeMs).toFixed(1)} ms over ${writeMs.length}`);
+    assert.ok(p99(healthMs) < 250, `/health p99 ${p99(healthMs).toFixed(1)} ms over ${healthMs.length}`);
+
+    await flush(bombs);
+    const count = async (sql: string) => (await post(bombs, '/api/v1/query', JSON.stringify({ sql }), { 'x-arc-database': 'h' })).json.data;
+    assert.deepEqual(await count('SELECT count(*), count(DISTINCT seq) FROM small'), [[seq, seq]], 'every small write once');
+    assert.deepEqual(await count('SELECT count(*) FROM bomb'), [[3 * BOMB_ROWS]], 'every bomb row');
+    assert.deepEqual(await count('SELECT count(*) FROM bomb_lp'), [[LP_BOMB_LINES]], 'every line');
+  } finally {
+    await bombs.stop();
+  }
+});

@@ -82,8 +82,11 @@ function unzstd(body: Buffer, limit: number): Buffer {
   }
 }
 
-/** Sum of the content sizes the frames declare, or null if one does not declare it. */
-function declaredZstdSize(body: Buffer): number | null {
+/**
+ * Sum of the content sizes the frames declare, or null if one does not declare it. A declared size
+ * is a true bound: decompression writes into a buffer of exactly that size and fails otherwise.
+ */
+export function declaredZstdSize(body: Buffer): number | null {
   let total = 0;
   let rest: Uint8Array = body;
   while (rest.length > 0) {

@@ -20,6 +20,7 @@ import { CompactionManager } from '../compaction/compaction-manager.js';
 import { recoverManifests } from '../compaction/manifest.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from '../wal/logged-write.js';
+import { DecodePool } from '../ingest/decode-pool.js';
 import { FlushPool } from '../flush/flush-pool.js';
 import { SchemaStore } from '../storage/measurement-schemas.js';
 import { openParquetSchemaReader } from '../duckdb/parquet-schema.js';
@@ -31,6 +32,10 @@ import { Router } from './router.js';
 import { buildRoutes, type ServerState } from './routes.js';
 
 /** Written into the storage root while a server runs: it locks the directory and tells the CLI where to connect. */
+
+/** Decode worker threads for large or compressed write bodies, and the memory they may expand into (#13 item 5). */
+const DECODE_WORKERS = 2;
+const DECODE_MEMORY_BUDGET = 512 << 20;
 export const SERVER_INFO_FILE = '.arc-server.json';
 
 export interface ServerInfo {
@@ -204,6 +209,7 @@ export class ArcServer {
         root,
         auth,
         decodeContext: { interner, nowMicros },
+        decodePool: new DecodePool({ workers: DECODE_WORKERS, memoryBudget: DECODE_MEMORY_BUDGET }),
         wal,
         log,
         version,
@@ -257,6 +263,7 @@ export class ArcServer {
     await closed;
     // Running merges are stopped; their outputs were never published, so nothing changes on disk.
     await this.state.compaction?.close();
+    await this.state.decodePool.close();
     let lost = 0;
     try {
       await this.state.buffers.close(deadline);

@@ -2,6 +2,7 @@ import type { AuthService } from '../auth/auth-service.js';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import type { CompactionManager } from '../compaction/compaction-manager.js';
 import type { ArcConfig } from '../config/config.js';
+import type { DecodePool } from '../ingest/decode-pool.js';
 import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
@@ -34,6 +35,8 @@ export interface ServerState {
   readonly config: ArcConfig;
   readonly buffers: BufferManager;
   readonly decodeContext: DecodeContext;
+  /** Worker threads for large or compressed write bodies. */
+  readonly decodePool: DecodePool;
   readonly metrics: ServerMetrics;
   readonly profiler: Profiler;
   readonly queries: QueryService;

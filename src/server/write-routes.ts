@@ -1,10 +1,10 @@
 import { ArcError } from '../errors.js';
-import { parseLineProtocol, parsePrecision } from '../ingest/line-protocol.js';
-import { decodeMsgpackPayload } from '../ingest/msgpack-decode.js';
+import { parseLineProtocol, parsePrecision, type LineProtocolResult } from '../ingest/line-protocol.js';
+import { decodeMsgpackPayload, type DecodedBatch } from '../ingest/msgpack-decode.js';
 import { DEFAULT_DATABASE, checkDatabaseName, isValidMeasurementName, measurementNameError } from '../ingest/names.js';
 import type { Histogram } from '../metrics/registry.js';
 import type { FormatCounters } from '../metrics/server-metrics.js';
-import { decompressBody, sniffEncoding } from '../ingest/body-encoding.js';
+import { decompressBody, sniffEncoding, type BodyEncoding } from '../ingest/body-encoding.js';
 import { readBody } from './body.js';
 import { sendJson, sendNoContent } from './respond.js';
 import { EntryKind } from '../wal/wal-format.js';
@@ -13,6 +13,11 @@ import type { ServerState } from './server-state.js';
 
 /** Line protocol bodies are capped at 100 MB, raw and decompressed (arc-spec §6), or less if server.max_payload_size is. */
 const LINE_PROTOCOL_LIMIT = 100 * 1024 * 1024;
+/**
+ * Bodies up to this size (uncompressed, or once decompressed) are decoded inline: a few
+ * milliseconds of work, no thread hop. Larger ones go to the decode worker pool (#13 item 5).
+ */
+const INLINE_BYTES = 1 << 20;
 /** What `GET /ping` reports: InfluxDB clients probe it and some read the version. */
 const INFLUX_VERSION = '1.8.10';
 
@@ -34,13 +39,18 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
   if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty payload');
   let started = metrics.timings ? performance.now() : 0;
   const encoding = sniffEncoding(raw);
-  const body = await decompressBody(raw, encoding, limit);
-  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
   // One "now" per request for rows without a time: the write-ahead log records it, so a replay decodes the same rows.
   const now = state.decodeContext.nowMicros();
-  let payload: ReturnType<typeof decodeMsgpackPayload>;
+  let payload: { batches: DecodedBatch[]; multiItem: boolean; rowCount: number };
   try {
-    payload = decodeMsgpackPayload(body, { interner: state.decodeContext.interner, nowMicros: () => now });
+    const inline = await inlineBody(raw, encoding, limit);
+    if (inline !== null) {
+      if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
+      payload = decodeMsgpackPayload(inline, { interner: state.decodeContext.interner, nowMicros: () => now });
+    } else {
+      const decoded = await state.decodePool.decode('msgpack', raw, encoding, limit, now);
+      payload = { batches: decoded.batches.map((batch, i) => ({ batch, item: decoded.items[i]! })), multiItem: decoded.multiItem, rowCount: decoded.rowCount };
+    }
   } catch (err) {
     metrics.msgpackDecode.errors.value++;
     throw err;
@@ -107,10 +117,16 @@ async function writeLines(state: ServerState, context: RequestContext, databaseP
   const encoding = sniffEncoding(raw);
   metrics.lineProtocol.bytes.value += raw.length;
   if (encoding !== 'none') metrics.lineProtocol.compressedBytes.value += raw.length;
-  const body = await decompressBody(raw, encoding, limit);
-  if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
   const now = state.decodeContext.nowMicros();
-  const result = parseLineProtocol(body, { precision, nowMicros: now, interner: state.decodeContext.interner });
+  let result: Pick<LineProtocolResult, 'batches' | 'lines' | 'written' | 'rejected' | 'rejectedLines'>;
+  const inline = await inlineBody(raw, encoding, limit);
+  if (inline !== null) {
+    if (metrics.timings && encoding !== 'none') started = lap(metrics.stage.decompress, started);
+    result = parseLineProtocol(inline, { precision, nowMicros: now, interner: state.decodeContext.interner });
+  } else {
+    const decoded = await state.decodePool.decode('line-protocol', raw, encoding, limit, now, precisionText ?? 'ns');
+    result = { batches: decoded.batches, ...decoded.lines! };
+  }
   if (metrics.timings) started = lap(metrics.stage.decode, started);
   metrics.lineProtocol.records.value += result.written;
   if (result.lines === 0) throw new ArcError('ARC_ERR_NO_RECORDS', 'No valid records in request');
@@ -136,6 +152,22 @@ async function writeLines(state: ServerState, context: RequestContext, databaseP
   }
   sendNoContent(context.res);
   return true;
+}
+
+/**
+ * Bodies decoded on the event loop: uncompressed up to INLINE_BYTES, or compressed ones that
+ * expand to at most that (decompressed here with that cap, so a bomb costs at most INLINE_BYTES of
+ * work before it goes to the decode pool). Null: decode it in the pool.
+ */
+async function inlineBody(raw: Buffer, encoding: BodyEncoding, limit: number): Promise<Buffer | null> {
+  if (raw.length > INLINE_BYTES) return null;
+  if (encoding === 'none') return raw;
+  try {
+    return await decompressBody(raw, encoding, Math.min(limit, INLINE_BYTES));
+  } catch (err) {
+    if (err instanceof ArcError && err.code === 'ARC_ERR_DECOMPRESSED_TOO_LARGE' && limit > INLINE_BYTES) return null;
+    throw err;
+  }
 }
 
 async function countWalErrors(state: ServerState, write: Promise<void>): Promise<void> {

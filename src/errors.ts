@@ -79,6 +79,13 @@ export const ERROR_TABLE = {
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },
   ARC_ERR_CONFLICT: { status: 409, summary: 'The operation is already running (one profile at a time).' },
   ARC_ERR_COMPACTION_RUNNING: { status: 409, summary: 'POST /api/v1/compaction/trigger while a compaction cycle runs; the body has the running cycle_id.' },
+  ARC_ERR_CQ_NOT_FOUND: { status: 404, summary: 'No continuous query with this id (`Continuous query not found`).' },
+  ARC_ERR_CQ_EXISTS: { status: 400, summary: 'A continuous query with this name exists already (400, as in Arc).' },
+  ARC_ERR_CQ_EXECUTION_FAILED: {
+    status: 500,
+    summary: 'A continuous query run failed (`Execution failed: …`): the query failed, or its output cannot be stored; nothing of the window changed and the watermark stays.',
+  },
+  ARC_ERR_SCHEDULER_DISABLED: { status: 503, summary: 'POST /api/v1/schedulers/cq/reload while the CQ scheduler is not running.' },
   ARC_ERR_FLUSH_FAILED: { status: 500, summary: 'Buffered data could not be written to Parquet; it stays buffered and is retried.' },
   ARC_ERR_INTERNAL: { status: 500, summary: 'An unexpected server error; the server log has the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -32,6 +32,7 @@ export interface ArcConfig {
   metrics: { stageTimings: boolean };
   import: { maxFileSize: number };
   backup: { directory: string };
+  continuousQuery: { enabled: boolean };
   compaction: {
     enabled: boolean;
     hourly: CompactionTierConfig;
@@ -208,6 +209,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     metrics: { stageTimings: get<boolean>('metrics.stage_timings') },
     import: { maxFileSize: get<number>('import.max_file_size') },
     backup: { directory: get<string>('backup.directory') },
+    continuousQuery: { enabled: get<boolean>('continuous_query.enabled') },
     compaction: {
       enabled: get<boolean>('compaction.enabled'),
       hourly: {

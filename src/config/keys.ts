@@ -167,7 +167,7 @@ export const KEYS: readonly KeySpec[] = [
   k('delete.confirmation_threshold', 'ignored', 10000, int(0), 'The delete API is not built yet.'),
   k('delete.max_rows_per_delete', 'ignored', 1000000, int(1), 'The delete API is not built yet.'),
   k('retention.enabled', 'ignored', true, bool, 'Retention policies are not built yet.'),
-  k('continuous_query.enabled', 'ignored', true, bool, 'Continuous queries are not built yet.'),
+  k('continuous_query.enabled', 'active', true, bool, 'Continuous queries: /api/v1/continuous_queries and the built-in scheduler (off: the routes answer 404, as in Arc).'),
   k('telemetry.enabled', 'ignored', true, bool, 'arc-ts sends no telemetry.'),
 
   k('import.max_file_size', 'active', 10 * 1073741824, size(1024), 'Largest file a bulk import (/api/v1/import/*) takes; it is streamed, never held in memory (arc-ts only).'),

@@ -18,6 +18,10 @@ import { removeStaleTempFiles } from '../storage/durable-files.js';
 import { FileCatalog } from '../storage/catalog.js';
 import { CompactionManager } from '../compaction/compaction-manager.js';
 import { recoverManifests } from '../compaction/manifest.js';
+import { openCqStores } from '../lifecycle/cq-definitions.js';
+import { CqScheduler } from '../lifecycle/cq-scheduler.js';
+import { ContinuousQueryService } from '../lifecycle/cq-service.js';
+import { recoverWindowSwaps, WindowSwapper } from '../lifecycle/cq-window-swap.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from '../wal/logged-write.js';
 import { DecodePool } from '../ingest/decode-pool.js';
@@ -86,6 +90,7 @@ export class ArcServer {
     let auth: AuthService | null = null;
     let wal: WriteAheadLog | null = null;
     let compaction: CompactionManager | null = null;
+    let swapper: WindowSwapper | null = null;
     const startedAtMs = Date.now();
     try {
       if (config.auth.enabled) {
@@ -115,6 +120,8 @@ export class ArcServer {
       const logged = wal;
       // Compaction jobs a crash interrupted are finished or undone before anything reads the files.
       const recovered = recoverManifests(root, log);
+      // Continuous-query window swaps a crash interrupted: finished or undone the same way.
+      recoverWindowSwaps(root, log);
       // Every recovery step that publishes or removes files is done: the catalog starts from the disk.
       const catalog = await FileCatalog.load(root);
       flushPool = await FlushPool.start({
@@ -198,6 +205,13 @@ export class ArcServer {
         parquetMetadataCache: config.query.parquetMetadataCache,
       });
       const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
+      let continuousQueries: ServerState['continuousQueries'] = null;
+      if (config.continuousQuery.enabled) {
+        swapper = await WindowSwapper.open(root, catalog, config.ingest.compression, log);
+        // ARC_TEST_CQ_CRASH_POINT (before-commit | after-commit): the crash test kills the server mid-swap.
+        const service = new ContinuousQueryService(openCqStores(root), queries, swapper, log, process.env.ARC_TEST_CQ_CRASH_POINT);
+        continuousQueries = { service, scheduler: new CqScheduler(service, log) };
+      }
       const state: ServerState = {
         config,
         buffers,
@@ -214,7 +228,8 @@ export class ArcServer {
         log,
         version,
         startedAt: performance.now(),
-        schedulers: { cq: null, retention: null },
+        continuousQueries,
+        schedulers: { cq: continuousQueries?.scheduler ?? null, retention: null },
         ready: false,
       };
       const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth);
@@ -227,10 +242,12 @@ export class ArcServer {
       const arc = new ArcServer(config, log, server, flushPool, engine, state, infoPath, url);
       state.ready = true;
       metrics.serving();
+      continuousQueries?.scheduler.reload();
       if (!wal) void sweepTempFiles(root, startedAtMs, log);
       return arc;
     } catch (err) {
       await compaction?.close();
+      swapper?.close();
       metrics?.close();
       engine?.close();
       await auth?.close();
@@ -261,6 +278,10 @@ export class ArcServer {
     }
     this.http.closeAllConnections();
     await closed;
+    // No new CQ run starts; the running ones finish (their swap is one atomic step either way).
+    this.state.continuousQueries?.scheduler.stop();
+    await this.state.continuousQueries?.service.settled();
+    this.state.continuousQueries?.service.close();
     // Running merges are stopped; their outputs were never published, so nothing changes on disk.
     await this.state.compaction?.close();
     await this.state.decodePool.close();

@@ -4,6 +4,7 @@ import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, sched
 import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
 import { compactionRoutes } from './compaction-routes.js';
+import { cqRoutes, cqSchedulerAbsentRoutes } from './cq-routes.js';
 import {
   createDatabase,
   databaseMeasurements,
@@ -68,6 +69,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...backupRoutes(state, state.version),
     ...(state.auth ? authRoutes(state.auth) : []),
     ...(state.compaction ? compactionRoutes(state.compaction) : []),
+    ...(state.continuousQueries ? cqRoutes(state.continuousQueries.service, state.continuousQueries.scheduler) : cqSchedulerAbsentRoutes()),
   ];
 }
 

@@ -1,0 +1,102 @@
+import { ArcError } from '../errors.js';
+import { lowerKeys } from '../lifecycle/cq-definitions.js';
+import type { CqScheduler } from '../lifecycle/cq-scheduler.js';
+import type { ContinuousQueryService } from '../lifecycle/cq-service.js';
+import { readBody } from './body.js';
+import { sendJson } from './respond.js';
+import type { RequestContext, Route } from './router.js';
+
+const MAX_BODY = 1 << 20;
+/** RFC 3339 with a required offset or Z, as Go's time.RFC3339 parses it. */
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
+
+/**
+ * Arc's continuous-query API (arc-spec-lifecycle §4.2–§4.3), every route admin-only like Arc's.
+ * Absent (404) when continuous_query.enabled is false.
+ */
+export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler): Route[] {
+  const base = '/api/v1/continuous_queries';
+  const route = (method: Route['method'], path: string, handler: Route['handler']): Route => ({ method, path, envelope: 'plain', permission: 'admin', handler });
+  return [
+    route('POST', base, async (context) => sendJson(context.res, 201, await service.create(await jsonBody(context, true)))),
+    route('GET', base, ({ res, rawQuery }) => {
+      const query = new URLSearchParams(rawQuery);
+      const active = query.get('is_active');
+      const list = service.list(query.get('database') || null, active === null || active === '' ? null : active === 'true');
+      sendJson(res, 200, list.length === 0 ? null : list);
+    }),
+    route('GET', `${base}/:id`, ({ res, params }) => sendJson(res, 200, service.get(idOf(params.id)))),
+    route('PUT', `${base}/:id`, async (context) => {
+      const id = idOf(context.params.id);
+      const body = await jsonBody(context, true);
+      sendJson(context.res, 200, await service.update(id, body));
+    }),
+    route('DELETE', `${base}/:id`, async ({ res, params }) => {
+      await service.remove(idOf(params.id));
+      sendJson(res, 200, { message: 'Continuous query deleted successfully' });
+    }),
+    route('POST', `${base}/:id/execute`, async (context) => {
+      const id = idOf(context.params.id);
+      const body = lowerKeys(((await jsonBody(context, false)) ?? {}) as Record<string, unknown>);
+      if (body.dry_run !== undefined && body.dry_run !== null && typeof body.dry_run !== 'boolean') {
+        throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: dry_run must be a boolean', { field: 'dry_run' });
+      }
+      if (!service.get(id).is_active) throw new ArcError('ARC_ERR_BAD_REQUEST', 'Continuous query is not active', { id });
+      const startMs = timeOf(body.start_time, 'start_time');
+      const endMs = timeOf(body.end_time, 'end_time');
+      sendJson(context.res, 200, await service.execute(id, { startMs, endMs, dryRun: body.dry_run === true, idPrefix: 'cq-exec-' }));
+    }),
+    route('GET', `${base}/:id/executions`, ({ res, params, rawQuery }) => {
+      const id = idOf(params.id);
+      const limitText = new URLSearchParams(rawQuery).get('limit');
+      const limit = limitText === null ? 50 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1) throw new ArcError('ARC_ERR_BAD_REQUEST', `limit must be a positive integer; got ${JSON.stringify(limitText)}`, { field: 'limit' });
+      const executions = service.executions(id, Math.min(limit, 1000));
+      sendJson(res, 200, { query_id: id, executions: executions.length === 0 ? null : executions });
+    }),
+    route('POST', '/api/v1/schedulers/cq/reload', ({ res }) => sendJson(res, 200, { message: 'CQ scheduler reloaded successfully', job_count: scheduler.reload() })),
+  ];
+}
+
+/** With continuous_query.enabled false only the reload route exists, answering 503 (Arc's route without a scheduler). */
+export function cqSchedulerAbsentRoutes(): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/api/v1/schedulers/cq/reload',
+      envelope: 'plain',
+      permission: 'admin',
+      handler: () => {
+        throw new ArcError('ARC_ERR_SCHEDULER_DISABLED', 'CQ scheduler is not running - continuous_query.enabled is false');
+      },
+    },
+  ];
+}
+
+function idOf(text: string | undefined): number {
+  const id = Number(text);
+  if (!/^\d+$/.test(text ?? '') || !Number.isSafeInteger(id)) throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid query ID', { field: 'id' });
+  return id;
+}
+
+function timeOf(value: unknown, field: 'start_time' | 'end_time'): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new ArcError('ARC_ERR_BAD_REQUEST', `Invalid ${field} format`, { field });
+  }
+  return Date.parse(value);
+}
+
+/** A JSON body as Arc's Fiber handlers take it: application/json required, empty refused where a body is required. */
+async function jsonBody({ req }: RequestContext, required: boolean): Promise<unknown> {
+  const text = (await readBody(req, MAX_BODY)).toString('utf8');
+  if (!required && text.trim() === '') return null;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: Unprocessable Entity', { field: 'body' });
+  if (text.trim() === '') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: unexpected end of JSON input', { field: 'body' });
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ArcError('ARC_ERR_BAD_REQUEST', `Invalid request body: ${(err as Error).message}`, { field: 'body' });
+  }
+}

@@ -314,3 +314,15 @@ test('kill -9 during a window swap: after restart the window is either fully rep
     await target.stop();
   }
 });
+
+test('continuous_query.enabled = false: the routes are absent (404), reload answers 503, the scheduler reports why', async () => {
+  const off = await startServer({ env: { ARC_CONTINUOUS_QUERY_ENABLED: 'false' } });
+  try {
+    assert.equal((await get(off, '/api/v1/continuous_queries')).status, 404);
+    const reload = await post(off, '/api/v1/schedulers/cq/reload');
+    assert.deepEqual([reload.status, reload.json], [503, { error: 'CQ scheduler is not running - continuous_query.enabled is false', code: 'ARC_ERR_SCHEDULER_DISABLED' }]);
+    assert.deepEqual((await get(off, '/api/v1/schedulers')).json.cq_scheduler, { enabled: false, reason: 'CQ feature not enabled (continuous_query.enabled=false)' });
+  } finally {
+    await off.stop();
+  }
+});

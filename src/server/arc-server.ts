@@ -229,7 +229,10 @@ export class ArcServer {
         version,
         startedAt: performance.now(),
         continuousQueries,
-        schedulers: { cq: continuousQueries?.scheduler ?? null, retention: null },
+        schedulers: {
+          cq: continuousQueries?.scheduler ?? { schedulerStatus: () => ({ enabled: false, reason: 'CQ feature not enabled (continuous_query.enabled=false)' }) },
+          retention: null,
+        },
         ready: false,
       };
       const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth);

@@ -326,3 +326,70 @@ test('continuous_query.enabled = false: the routes are absent (404), reload answ
     await off.stop();
   }
 });
+
+test('a re-run after compaction merged earlier outputs with other rows of the destination replaces exactly the window', async () => {
+  const HOUR = 3_600_000;
+  const OLD = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR; // a closed hour, so compaction takes it
+  const query = `SELECT time_bucket(INTERVAL '10 minutes', time) AS time, host, sum(value) AS value FROM ${DB}.mem WHERE time >= {start_time} AND time < {end_time} GROUP BY 1, 2`;
+  const points = (from: number, to: number, value: number) => {
+    const time: number[] = [];
+    const host: string[] = [];
+    const values: ReturnType<typeof f64>[] = [];
+    for (let t = from; t < to; t += 60_000) {
+      time.push(t);
+      host.push('a');
+      values.push(f64(value));
+    }
+    return encode({ m: 'mem', columns: { time, host, value: values } });
+  };
+  assert.equal((await writeMsgpack(server, points(OLD, OLD + 30 * MINUTE, 1), DB)).status, 204);
+  const created = await postJson(server, '/api/v1/continuous_queries', definition({ name: 'mem_10m', source_measurement: 'mem', destination_measurement: 'mem_10m', interval: '10m', query }));
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id as number;
+  for (let k = 0; k < 3; k++) await execute(server, id, OLD + k * 10 * MINUTE, OLD + (k + 1) * 10 * MINUTE);
+  // A row a client wrote into the destination itself, outside the CQ's windows: it must survive every re-run.
+  const own = await writeMsgpack(server, encode({ m: 'mem_10m', columns: { time: [OLD + 45 * MINUTE], host: ['own'], value: [f64(42)] } }), DB);
+  assert.equal(own.status, 204);
+  await flush(server);
+  const trigger = await post(server, `/api/v1/compaction/trigger?tier=hourly&database=${DB}&force=true`);
+  assert.equal(trigger.status, 200, trigger.text);
+  for (;;) {
+    const status = (await get(server, '/api/v1/compaction/status')).json as { cycle_running: boolean; current_cycle_id: number };
+    if (!status.cycle_running && status.current_cycle_id >= (trigger.json.cycle_id as number)) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const files = listFiles(path.join(server.root, DB, 'mem_10m')).filter((f) => f.endsWith('.parquet'));
+  assert.deepEqual(files.map((f) => f.endsWith('_compacted.parquet')), [true], files.join(', '));
+
+  // Late data in the middle window, then a re-run of that window alone.
+  assert.equal((await writeMsgpack(server, points(OLD + 10 * MINUTE, OLD + 20 * MINUTE, 2), DB)).status, 204);
+  await execute(server, id, OLD + 10 * MINUTE, OLD + 20 * MINUTE);
+  const rows = await sql(server, `SELECT epoch_ms(time) AS t, host, value FROM ${DB}.mem_10m ORDER BY time, host`);
+  assert.deepEqual(rows, [
+    [OLD, 'a', 10],
+    [OLD + 10 * MINUTE, 'a', 30],
+    [OLD + 20 * MINUTE, 'a', 10],
+    [OLD + 45 * MINUTE, 'own', 42],
+  ]);
+  await request(server, 'DELETE', `/api/v1/continuous_queries/${id}`);
+});
+
+test('with the write-ahead log on, a destination file a live log segment still names is not rewritten (its rows would be replayed)', async () => {
+  const walServer = await startServer({ env: { ARC_WAL_ENABLED: 'true', ARC_WAL_MAX_AGE_SECONDS: '3600' } });
+  try {
+    await writeSource(walServer);
+    const own = await writeMsgpack(walServer, encode({ m: 'cpu_1m', columns: { time: [BASE + 1000], host: ['own'], value: [f64(1)], n: [1] } }), DB);
+    assert.equal(own.status, 204, own.text);
+    await flush(walServer);
+    const id = (await postJson(walServer, '/api/v1/continuous_queries', definition())).json.id as number;
+    const refused = await postJson(walServer, `/api/v1/continuous_queries/${id}/execute`, { start_time: iso(BASE), end_time: iso(BASE + MINUTE) });
+    assert.equal(refused.status, 500, refused.text);
+    assert.equal(refused.json.code, 'ARC_ERR_CQ_EXECUTION_FAILED');
+    assert.match(String(refused.json.error), /still named by the write-ahead log/);
+    // Windows without such files run as usual.
+    const other = await execute(walServer, id, BASE + MINUTE, BASE + 2 * MINUTE);
+    assert.equal(other.records_written, 2);
+  } finally {
+    await walServer.stop();
+  }
+});

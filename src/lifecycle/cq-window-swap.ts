@@ -59,13 +59,18 @@ export class WindowSwapper {
     private readonly connection: DuckDBConnection,
     private readonly compression: string,
     private readonly log: Logger,
+    private readonly walReferences: ((relativePath: string) => boolean) | undefined,
   ) {}
 
-  static async open(root: string, catalog: FileCatalog, compression: string, log: Logger): Promise<WindowSwapper> {
+  /**
+   * @param walReferences whether a live write-ahead-log segment names a file (relative path): its
+   * rows would be replayed after a crash, so such a file is not rewritten until the segment is gone.
+   */
+  static async open(root: string, catalog: FileCatalog, compression: string, log: Logger, walReferences?: (relativePath: string) => boolean): Promise<WindowSwapper> {
     const instance = await Instance.create(':memory:', { threads: '1' });
     const connection = await instance.connect();
     await connection.run("SET TimeZone = 'UTC'");
-    return new WindowSwapper(root, catalog, instance, connection, compression === 'none' ? 'UNCOMPRESSED' : compression.toUpperCase(), log);
+    return new WindowSwapper(root, catalog, instance, connection, compression === 'none' ? 'UNCOMPRESSED' : compression.toUpperCase(), log, walReferences);
   }
 
   /** One swap at a time (they share one DuckDB connection, and two swaps of one window must not interleave). */
@@ -151,6 +156,9 @@ export class WindowSwapper {
     const inside = Number(counts.inside);
     const total = Number(counts.total);
     if (inside === 0) return 'untouched';
+    if (this.walReferences?.(path.relative(this.root, file.path))) {
+      throw new Error(`${path.relative(this.root, file.path)} has rows in the window and is still named by the write-ahead log; the window can be replaced once its log segment is deleted (wal.max_age_seconds)`);
+    }
     if (inside === total) return 'emptied';
     const metadata = (await this.connection.runAndReadAll(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${source}) WHERE decode(key) LIKE 'arc:%'`)).getRowObjects();
     const kv = metadata.length ? `, KV_METADATA {${metadata.map((m) => `${quotedString(String(m.k))}: ${quotedString(String(m.v))}`).join(', ')}}` : '';

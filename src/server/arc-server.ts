@@ -207,7 +207,7 @@ export class ArcServer {
       const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
       let continuousQueries: ServerState['continuousQueries'] = null;
       if (config.continuousQuery.enabled) {
-        swapper = await WindowSwapper.open(root, catalog, config.ingest.compression, log);
+        swapper = await WindowSwapper.open(root, catalog, config.ingest.compression, log, wal ? (file) => wal!.referencesFile(file) : undefined);
         // ARC_TEST_CQ_CRASH_POINT (before-commit | after-commit): the crash test kills the server mid-swap.
         const service = new ContinuousQueryService(openCqStores(root), queries, swapper, log, process.env.ARC_TEST_CQ_CRASH_POINT);
         continuousQueries = { service, scheduler: new CqScheduler(service, log) };

@@ -77,6 +77,19 @@ for (const chunked of [false, true]) {
   });
 }
 
+test('a streamed zstd bomb cut at the limit leaves the decompressor clean for the next body', async () => {
+  const streamed = (body: Uint8Array) => {
+    const compressor = new zstd.Compressor();
+    compressor.setParameters({ contentSizeFlag: false });
+    return compressor.compress(body);
+  };
+  const bomb = await writeMsgpack(server, streamed(Buffer.alloc(8 * LIMIT)));
+  assert.equal(bomb.status, 400);
+  assert.equal(bomb.json.code, 'ARC_ERR_DECOMPRESSED_TOO_LARGE');
+  const next = await writeMsgpack(server, streamed(encode({ m: 'after_bomb', columns: { time: [u64(1_732_420_800_000_000)], v: [f64(1)] } })));
+  assert.equal(next.status, 204, next.text);
+});
+
 // --- Item 7: a recorded flush whose file is missing or corrupt is replayed from the log ---
 
 function walEnv(dir: string): Record<string, string> {

@@ -76,8 +76,10 @@ function unzstd(body: Buffer, limit: number): Buffer {
     }
     return Buffer.concat(pieces, total);
   } catch (err) {
+    // Any stop mid-stream (a bomb cut at the limit included) leaves the shared context inside a frame:
+    // reset it, or the next body would be read as the rest of this one.
+    zstdContext.reset(zstd.ResetDirective.sessionOnly);
     if (err instanceof ArcError) throw err;
-    zstdContext.reset(0 /* session only */);
     throw new ArcError('ARC_ERR_BAD_COMPRESSION', `Invalid zstd compression: ${(err as Error).message}`);
   }
 }

@@ -300,12 +300,12 @@ export class WriteAheadLog {
       const to = path.join(batch, file);
       await fs.promises.mkdir(path.join(root, path.dirname(to)), { recursive: true });
       await fs.promises.rename(from, path.join(root, to));
+      // Durable before the log segment can go: a rename lost in a crash would bring the file back
+      // after its flush record (the only thing that says it is untrusted) is deleted.
+      await syncDirectory(path.dirname(from));
+      await syncDirectory(path.dirname(path.join(root, to)));
       moved.push(to);
       this.recordedFiles.delete(file);
-    }
-    if (moved.length > 0) {
-      const dir = await fs.promises.open(path.dirname(path.join(root, files[0]!)), 'r').catch(() => null);
-      await dir?.sync().finally(() => dir.close());
     }
     return moved;
   }
@@ -332,6 +332,15 @@ export class WriteAheadLog {
     if (rows === 0) return 0;
     this.ledger.addRows(lsn, rows); // before the append, which may start (and finish) a flush of these rows
     return buffers.write(decoded.database, pieces, { lsn, starts });
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await fs.promises.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

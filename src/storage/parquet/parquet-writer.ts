@@ -42,6 +42,34 @@ interface ChunkMeta {
  * groups), and compresses each page with the configured codec. It exists because the DuckDB path
  * costs several times more CPU per row (docs/benchmarks.md); a test compares the two.
  */
+/**
+ * writev may write less than asked (a disk filling up: tmpfs writes what fits and returns the short
+ * count, and only the next call fails with ENOSPC). Ignoring the count left a file without its
+ * footer that was then fsynced and published; so write until every byte is down or an error is thrown.
+ */
+function writeAll(fd: number, chunks: Uint8Array[]): void {
+  let index = 0;
+  let offset = 0; // bytes of chunks[index] already written
+  while (index < chunks.length) {
+    const batch = chunks.slice(index, index + 512);
+    if (offset > 0) batch[0] = batch[0]!.subarray(offset);
+    let written = fs.writevSync(fd, batch);
+    if (written === 0 && batch.some((chunk) => chunk.length > 0)) throw Object.assign(new Error('write made no progress (disk full?)'), { code: 'ENOSPC' });
+    while (index < chunks.length && written > 0) {
+      const left = chunks[index]!.length - offset;
+      if (written >= left) {
+        written -= left;
+        index++;
+        offset = 0;
+      } else {
+        offset += written;
+        written = 0;
+      }
+    }
+    while (index < chunks.length && chunks[index]!.length === 0) index++;
+  }
+}
+
 export class NativeParquetEncoder implements ParquetEncoder {
   private readonly page = new ByteSink(1 << 20);
   private readonly thrift = new ThriftWriter();
@@ -53,7 +81,7 @@ export class NativeParquetEncoder implements ParquetEncoder {
     const chunks = this.encode(batch, start, end, options);
     const fd = fs.openSync(path, 'w');
     try {
-      for (let i = 0; i < chunks.length; i += 512) fs.writevSync(fd, chunks.slice(i, i + 512));
+      writeAll(fd, chunks);
     } finally {
       fs.closeSync(fd);
     }

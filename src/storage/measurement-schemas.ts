@@ -173,7 +173,7 @@ function writeSchemaFile(final: string, schema: MeasurementSchema): void {
   const temp = path.join(dir, `.${path.basename(final)}.tmp`);
   const fd = fs.openSync(temp, 'w');
   try {
-    fs.writeSync(fd, encodeSchema(schema));
+    fs.writeFileSync(fd, encodeSchema(schema)); // loops over short writes (writeSync may write less on a full disk)
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -35,6 +35,11 @@ percentiles, errors, and the CPU and memory both the server and the bench used.
   --workers N              concurrent keep-alive connections (default 8)
   --duration S             seconds to run (default 10)
   --pregenerate N          distinct payloads built before the clock starts (default 200)
+  --unique                 columnar only: every send gets fresh times (a clock 1 µs per record that
+                           never repeats) and float values that do not recur, instead of replaying
+                           the pregenerated bodies as they are (for compaction and dedup benchmarks)
+  --time-offset S          with --unique: the clock starts S seconds before now (default 0); e.g.
+                           7200 writes into hours that are already closed, so they can be compacted
   --rate R                 open loop at R records/s; latency counts from the scheduled send time
   --database NAME          x-arc-database (default bench)
   --url URL                server (default: the server recorded in the data directory, else http://127.0.0.1:8000)
@@ -64,6 +69,8 @@ export async function bench(argv: string[], version: string): Promise<number> {
       duration: { type: 'string', default: '10' },
       pregenerate: { type: 'string', default: '200' },
       rate: { type: 'string' },
+      unique: { type: 'boolean', default: false },
+      'time-offset': { type: 'string', default: '0' },
       database: { type: 'string' },
       rows: { type: 'string', default: '10000000' },
       iterations: { type: 'string', default: '10' },
@@ -130,7 +137,10 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const headers: Record<string, string> = { 'content-type': mode === 'lp' ? 'text/plain' : 'application/msgpack', 'x-arc-database': database, ...auth };
   log(`generating ${pregenerate} ${mode} payloads of ${batchSize} records...`);
   const random = new Random(0x5eed1234);
-  const payloads: Payload[] = Array.from({ length: pregenerate }, () => makePayload(mode, compression as BenchCompression, batchSize, random));
+  const timeOffsetSec = Number(values['time-offset']);
+  if (!Number.isFinite(timeOffsetSec) || timeOffsetSec < 0) throw new Error('--time-offset must be a number of seconds >= 0');
+  const unique = values.unique ? { startMicros: Math.round((Date.now() - timeOffsetSec * 1000) * 1000) } : undefined;
+  const payloads: Payload[] = Array.from({ length: pregenerate }, () => makePayload(mode, compression as BenchCompression, batchSize, random, unique));
 
   const before = values.verify ? await countAfterFlush(url, headers, root, database) : null;
   log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
@@ -165,7 +175,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     tool: 'arc bench',
     version,
     started_at: new Date(Date.now() - load.elapsedSec * 1000).toISOString(),
-    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, database },
+    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, unique: values.unique === true, time_offset_s: timeOffsetSec, database },
     machine: machineInfo(),
     elapsed_s: load.elapsedSec,
     records: load.records,

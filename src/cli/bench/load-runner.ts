@@ -47,13 +47,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const result: LoadResult = { elapsedSec: 0, records: 0, requests: 0, ackedByMeasurement: {}, errors: {}, errorSamples: [], histogram };
   let next = 0;
+  let sequence = 0;
+  const patching = new Set<Payload>();
   let errorCount = 0;
   let recordsThisSecond = 0;
 
   const send = async (payload: Payload, startedAt: number): Promise<void> => {
     let status: string;
+    let body = payload.body;
+    let owned = false;
+    if (payload.refresh) {
+      // A body still being sent must not change under undici: patch a copy then (rare: payloads
+      // outnumber the requests in flight unless the server falls far behind an open loop).
+      if (patching.has(payload)) body = Buffer.from(body);
+      else patching.add(payload), (owned = true);
+      payload.refresh(sequence++, body);
+    }
     try {
-      const response = await pool.request({ path: options.path, method: 'POST', body: payload.body, headers: options.headers });
+      const response = await pool.request({ path: options.path, method: 'POST', body, headers: options.headers });
       const text = response.statusCode >= 300 ? await response.body.text() : (await response.body.dump(), '');
       status = String(response.statusCode);
       if (response.statusCode < 300) {
@@ -69,6 +80,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       status = 'network';
       if (result.errorSamples.length < 5) result.errorSamples.push(`network: ${(err as Error).message}`);
     }
+    if (owned) patching.delete(payload);
     histogram.recordValue(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
     result.requests++;
     if (status[0] !== '2') {

@@ -10,6 +10,11 @@ export interface Payload {
   records: number;
   /** Records per measurement, for --verify. */
   perMeasurement: Record<string, number>;
+  /**
+   * `--unique`: rewrites the body in place before each send so that no two sent records share a
+   * time and no value tuple repeats (each send gets the next `sequence`). Absent otherwise.
+   */
+  refresh?: (sequence: number, body: Buffer) => void;
 }
 
 /** Arc's IoT benchmark shape: one of four measurements, one of 1000 hosts, three float fields. */
@@ -33,7 +38,7 @@ export class Random {
  * Builds one request body of `batchSize` records. Times are the current time in µs (ns for line
  * protocol), one µs apart, so repeated payloads stay within the current hour.
  */
-export function makePayload(mode: BenchMode, compression: BenchCompression, batchSize: number, random: Random): Payload {
+export function makePayload(mode: BenchMode, compression: BenchCompression, batchSize: number, random: Random, unique?: UniqueTimes): Payload {
   const measurement = MEASUREMENTS[Math.floor(random.next() * MEASUREMENTS.length)]!;
   const nowMicros = Date.now() * 1000;
   let body: Buffer;
@@ -48,9 +53,48 @@ export function makePayload(mode: BenchMode, compression: BenchCompression, batc
       body = lineProtocol(measurement, batchSize, nowMicros, random);
       break;
   }
+  if (unique) {
+    if (mode !== 'columnar' || compression !== 'none') throw new Error('--unique needs --mode columnar and --compress none');
+    return uniqueColumnar(measurement, batchSize, random, unique);
+  }
   if (compression === 'gzip') body = gzipSync(body, { level: 1 });
   else if (compression === 'zstd') body = zstd.compress(body, { compressionLevel: 1 });
   return { body, records: batchSize, perMeasurement: { [measurement]: batchSize } };
+}
+
+/** `--unique`: send number k carries times `startMicros + k·batchSize + i` (1 µs apart, none repeated). */
+export interface UniqueTimes {
+  startMicros: number;
+}
+
+/**
+ * A columnar payload whose times and float values are patched per send: times come from a clock that
+ * never repeats; the two lowest mantissa bytes of every float take the send number, so a value
+ * tuple recurs only after 65,536 passes over the pregenerated payloads (realistic, non-repeating
+ * data for compaction and dedup benchmarks, at the cost of 4 byte stores per value).
+ */
+function uniqueColumnar(measurement: string, n: number, random: Random, unique: UniqueTimes): Payload {
+  const body = columnarPayload(measurement, n, 0, 1, random);
+  // Layout of columnarPayload: fixed-size uint64/float64 cells, found by scanning for the headers.
+  const timeAt = body.indexOf(Buffer.from([0xa4, ...Buffer.from('time')])) + 5 + arrayHeaderBytes(n);
+  const floatStarts = ['value', 'cpu_idle', 'cpu_user'].map((field) => body.indexOf(Buffer.from([0xa0 | field.length, ...Buffer.from(field)])) + 1 + field.length + arrayHeaderBytes(n));
+  const refresh = (sequence: number, body: Buffer) => {
+    let time = BigInt(unique.startMicros + sequence * n);
+    for (let i = 0, at = timeAt + 1; i < n; i++, at += 9, time++) body.writeBigUInt64BE(time, at);
+    const low = sequence & 0xff;
+    const high = (sequence >>> 8) & 0xff;
+    for (const start of floatStarts) {
+      for (let i = 0, at = start + 7; i < n; i++, at += 9) {
+        body[at] = high;
+        body[at + 1] = low;
+      }
+    }
+  };
+  return { body, records: n, perMeasurement: { [measurement]: n }, refresh };
+}
+
+function arrayHeaderBytes(n: number): number {
+  return n < 16 ? 1 : n < 65536 ? 3 : 5;
 }
 
 /**

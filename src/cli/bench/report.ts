@@ -14,6 +14,9 @@ export interface BenchReport {
     duration_s: number;
     rate: number | null;
     pregenerated: number;
+    /** --unique: fresh times and values on every send. */
+    unique?: boolean;
+    time_offset_s?: number;
     database: string;
   };
   machine: { cpus: number; cpu_model: string; node: string; platform: string };

@@ -74,7 +74,9 @@ export interface UniqueTimes {
  * data for compaction and dedup benchmarks, at the cost of 4 byte stores per value).
  */
 function uniqueColumnar(measurement: string, n: number, random: Random, unique: UniqueTimes): Payload {
-  const body = columnarPayload(measurement, n, 0, 1, random);
+  // Declares `host` a tag (`tag_keys`), as a Telegraf-like client would: compaction then sorts and
+  // deduplicates by it, which is what a realistic benchmark of compaction has to exercise.
+  const body = columnarPayload(measurement, n, 0, 1, random, ['host']);
   // Layout of columnarPayload: fixed-size uint64/float64 cells, found by scanning for the headers.
   const timeAt = body.indexOf(Buffer.from([0xa4, ...Buffer.from('time')])) + 5 + arrayHeaderBytes(n);
   const floatStarts = ['value', 'cpu_idle', 'cpu_user'].map((field) => body.indexOf(Buffer.from([0xa0 | field.length, ...Buffer.from(field)])) + 1 + field.length + arrayHeaderBytes(n));
@@ -101,11 +103,16 @@ function arrayHeaderBytes(n: number): number {
  * `{m, columns: {time, host, value, cpu_idle, cpu_user}}`, floats as float64, time as uint64 µs:
  * `n` rows from `startMicros`, `stepMicros` apart.
  */
-export function columnarPayload(measurement: string, n: number, startMicros: number, stepMicros: number, random: Random): Buffer {
+export function columnarPayload(measurement: string, n: number, startMicros: number, stepMicros: number, random: Random, tagKeys: readonly string[] = []): Buffer {
   const writer = new MsgpackWriter(64 + n * (9 + 11 + 27));
-  writer.mapHeader(2);
+  writer.mapHeader(tagKeys.length > 0 ? 3 : 2);
   writer.str('m');
   writer.str(measurement);
+  if (tagKeys.length > 0) {
+    writer.str('tag_keys');
+    writer.arrayHeader(tagKeys.length);
+    for (const key of tagKeys) writer.str(key);
+  }
   writer.str('columns');
   writer.mapHeader(5);
   writer.str('time');

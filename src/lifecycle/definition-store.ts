@@ -130,7 +130,7 @@ export class DefinitionStore<T extends Definition> {
     const temp = `${this.file}.${process.pid}.tmp`;
     const fd = fs.openSync(temp, 'w', 0o600);
     try {
-      fs.writeSync(fd, JSON.stringify(collection, null, 1));
+      fs.writeFileSync(fd, JSON.stringify(collection, null, 1)); // loops over short writes, unlike writeSync
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

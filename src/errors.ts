@@ -38,7 +38,7 @@ export const ERROR_TABLE = {
   },
   ARC_ERR_BAD_QUERY: {
     status: 400,
-    summary: 'The SQL is refused or cannot run: empty, too long, several statements, not a SELECT, a file-reading function, a bad name, or a parse or binding error.',
+    summary: 'The SQL is refused or cannot run: empty, too long, several statements, not a SELECT, a file-reading function, a function or view that reads server settings, a bad name, or a parse or binding error.',
   },
   ARC_ERR_BAD_ARROW_OPTION: {
     status: 400,

@@ -40,6 +40,13 @@ const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest', '
 const FILE_FUNCTION = /^(read_|parquet_|glob$|delta_scan$|iceberg_|sniff_csv$|csv_scan$|json_scan$)/;
 /** Catalog schemas DuckDB provides; tables there are not measurements. */
 const SYSTEM_SCHEMAS = new Set(['information_schema', 'pg_catalog']);
+/**
+ * Scalar functions that read the server's own state (settings hold file paths, environment
+ * variables may hold secrets): a read token must not reach them.
+ */
+const INTERNAL_SCALARS = new Set(['current_setting', 'getenv', 'current_setting_from_string']);
+/** Catalog views of the same kind (pg_settings lists every setting, paths included). */
+const INTERNAL_VIEW = /^(pg_settings|pg_file_settings|duckdb_.*)$/;
 
 const OPERATORS: Record<string, TimeOperator> = {
   COMPARE_GREATERTHAN: 'gt',
@@ -81,6 +88,9 @@ export function planQuery(statement: AstNode, database: string, headerDatabase: 
       return;
     }
     if (node.type === 'TABLE_FUNCTION') checkTableFunction(node);
+    if (node.class === 'FUNCTION' && typeof node.function_name === 'string' && INTERNAL_SCALARS.has(node.function_name.toLowerCase())) {
+      throw new ArcError('ARC_ERR_BAD_QUERY', `Function not allowed in user SQL: ${node.function_name.toLowerCase()}() reads server settings or environment`);
+    }
     // from_table first, so a SELECT's tables are known when its WHERE is read.
     if (node.type === 'SELECT_NODE') visit(node.from_table, scope);
     for (const [key, child] of Object.entries(node)) {
@@ -98,7 +108,10 @@ function tableReference(node: AstNode, ctes: ReadonlySet<string>, database: stri
   const table = String(node.table_name ?? '');
   const catalog = String(node.catalog_name ?? '');
   if (schema === '' && catalog === '' && ctes.has(table.toLowerCase())) return null;
-  if (SYSTEM_SCHEMAS.has(schema.toLowerCase())) return null;
+  if (SYSTEM_SCHEMAS.has(schema.toLowerCase())) {
+    if (INTERNAL_VIEW.test(table.toLowerCase())) throw new ArcError('ARC_ERR_BAD_QUERY', `System view not allowed in user SQL: ${schema}.${table} exposes server settings`);
+    return null;
+  }
   if (catalog !== '') throw new ArcError('ARC_ERR_BAD_QUERY', `invalid table reference "${catalog}.${schema}.${table}": use measurement or database.measurement`);
   let resolved = database;
   if (schema !== '') {

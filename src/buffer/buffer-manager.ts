@@ -45,6 +45,7 @@ export class BufferManager {
   private readonly buffers = new Map<string, MeasurementBuffer>();
   private readonly pool: ArrayPool;
   private readonly tickets = new Set<FlushTicket>();
+  private readonly refused = new Set<string>();
   private readonly clock = new FileStampClock();
   private bufferedBytes = 0;
   private inflightBytes = 0;
@@ -75,8 +76,9 @@ export class BufferManager {
    * write-ahead log on this runs before the log entry is written, since once logged a write must
    * reach the buffers.
    */
-  admit(): void {
+  admit(database?: string): void {
     if (this.closed) throw new ArcError('ARC_ERR_SHUTTING_DOWN', 'Server is shutting down; write not accepted');
+    if (database !== undefined) this.checkWritable(database);
     const used = this.bufferedBytes + this.inflightBytes;
     if (used > this.options.maxMemoryBytes) {
       throw new ArcError(
@@ -107,6 +109,7 @@ export class BufferManager {
    */
   write(database: string, given: readonly ColumnBatch[], logged?: { lsn: number; starts?: readonly number[] }): number {
     if (logged === undefined) this.admit();
+    this.checkWritable(database);
     const batches = this.conform(database, given);
     const offsets = logged && !logged.starts ? new Map<string, number>() : null;
     let rows = 0;
@@ -134,6 +137,35 @@ export class BufferManager {
    * Seals every buffer and waits until all rows accepted so far are durable. Rejects if any flush
    * fails (its rows stay buffered and keep being retried).
    */
+  /** While a database is being deleted, writes to it are refused (409) instead of recreating it. */
+  refuseWrites(database: string): void {
+    this.refused.add(database);
+  }
+
+  allowWrites(database: string): void {
+    this.refused.delete(database);
+  }
+
+  private checkWritable(database: string): void {
+    if (this.refused.has(database)) {
+      throw new ArcError('ARC_ERR_DATABASE_BEING_DELETED', `Write rejected: database '${database}' is being deleted; nothing of this request was kept`, { database });
+    }
+  }
+
+  /**
+   * Flushes the buffered rows of the measurements `which` selects and waits for every flush of
+   * them in flight: afterwards each row acknowledged before the call is in a catalogued file.
+   */
+  async flushWhere(which: (database: string, measurement: string) => boolean): Promise<void> {
+    for (const buffer of this.buffers.values()) {
+      if (buffer.rowCount > 0 && which(buffer.database, buffer.measurement)) this.flushBuffer(buffer);
+    }
+    const mine = [...this.tickets].filter((ticket) => which(ticket.sealed.database, ticket.sealed.batch.measurement));
+    const results = await Promise.allSettled(mine.map((ticket) => ticket.runNow()));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   async flushAll(): Promise<void> {
     for (const buffer of this.buffers.values()) {
       if (buffer.rowCount > 0) this.flushBuffer(buffer);

@@ -33,6 +33,7 @@ export interface ArcConfig {
   import: { maxFileSize: number };
   backup: { directory: string };
   continuousQuery: { enabled: boolean };
+  delete: { enabled: boolean; confirmationThreshold: number; maxRowsPerDelete: number };
   compaction: {
     enabled: boolean;
     hourly: CompactionTierConfig;
@@ -210,6 +211,11 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     import: { maxFileSize: get<number>('import.max_file_size') },
     backup: { directory: get<string>('backup.directory') },
     continuousQuery: { enabled: get<boolean>('continuous_query.enabled') },
+    delete: {
+      enabled: get<boolean>('delete.enabled'),
+      confirmationThreshold: get<number>('delete.confirmation_threshold'),
+      maxRowsPerDelete: get<number>('delete.max_rows_per_delete'),
+    },
     compaction: {
       enabled: get<boolean>('compaction.enabled'),
       hourly: {

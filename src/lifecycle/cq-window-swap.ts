@@ -8,6 +8,7 @@ import type { CatalogFile, FileCatalog, NewFile } from '../storage/catalog.js';
 import { DurableFiles, fsyncDir, fsyncPath, removeQuietly } from '../storage/durable-files.js';
 import { FileStampClock, parquetFileName, partitionDir, tempNameFor } from '../storage/layout.js';
 import { hourRanges, reorder, sortPermutation } from '../storage/time-order.js';
+import { recoverRewrites, removeRewriteRecord, writeRewriteRecord, writeRewriteRecordAt, type RewriteRecord } from './rewrite-record.js';
 
 const { DuckDBInstance: Instance, quotedString } = duckdbApi;
 
@@ -16,21 +17,6 @@ export const CQ_STATE_DIR = '_cq_state';
 const OUTPUT_TABLE = 'arc_cq_output';
 /** Attempts when another rewrite or a flush changes the window's files while this one prepares. */
 const MAX_ATTEMPTS = 5;
-
-/**
- * The durable record of one window swap: written (fsynced) before any new file takes its final
- * name, marked `published` before the catalog swap, deleted once every old file is gone from
- * disk. Start-up recovery finishes a published swap (deletes the old files) and undoes any other
- * (deletes the new files), so after a crash a window is either fully replaced or untouched.
- */
-interface SwapRecord {
-  status: 'pending' | 'published';
-  database: string;
-  measurement: string;
-  /** Relative to the storage root. */
-  added: Array<{ path: string; bytes: number }>;
-  removed: string[];
-}
 
 export interface SwapResult {
   rowsWritten: number;
@@ -126,8 +112,8 @@ export class WindowSwapper {
   /** From the record to the catalog swap nothing awaits: no query, flush or compaction runs in between. */
   private publish(database: string, measurement: string, removed: string[], added: Array<NewFile & { tempPath: string }>, crashPoint?: string): void {
     const relative = (file: string) => path.relative(this.root, file);
-    const record: SwapRecord = { status: 'pending', database, measurement, added: added.map((f) => ({ path: relative(f.path), bytes: f.bytes })), removed: removed.map(relative) };
-    const recordFile = writeRecord(this.root, record, this.clock.next());
+    const record: RewriteRecord = { status: 'pending', database, measurement, added: added.map((f) => ({ path: relative(f.path), bytes: f.bytes })), removed: removed.map(relative) };
+    const recordFile = writeRewriteRecord(this.root, CQ_STATE_DIR, record, this.clock.next());
     const published: string[] = [];
     try {
       for (const file of added) {
@@ -135,16 +121,16 @@ export class WindowSwapper {
         published.push(file.path);
       }
       if (crashPoint === 'before-commit' && added.length > 0) process.kill(process.pid, 'SIGKILL');
-      writeRecordAt(recordFile, { ...record, status: 'published' });
+      writeRewriteRecordAt(recordFile, { ...record, status: 'published' });
     } catch (err) {
       for (const file of published) removeQuietly(file);
-      removeRecord(recordFile);
+      removeRewriteRecord(recordFile);
       throw err;
     }
     const unlinked = this.catalog.replace(database, measurement, removed, added.map((f) => ({ path: f.path, bytes: f.bytes, rows: f.rows ?? null })));
     if (crashPoint === 'after-commit' && added.length > 0) process.kill(process.pid, 'SIGKILL');
     void unlinked
-      .then(() => removeRecord(recordFile))
+      .then(() => removeRewriteRecord(recordFile))
       .catch((err: Error) => this.log.error('continuous query: an old file could not be deleted; start-up recovery deletes it', { error: err }));
   }
 
@@ -211,68 +197,10 @@ function suffixOf(file: string): string {
   return match ? match[1]! : '';
 }
 
-function writeRecord(root: string, record: SwapRecord, stamp: bigint): string {
-  const dir = path.join(root, CQ_STATE_DIR);
-  if (!fs.existsSync(dir)) {
-    fs.mkdirSync(dir, { recursive: true });
-    fsyncDir(root);
-  }
-  const file = path.join(dir, `swap-${stamp}.json`);
-  writeRecordAt(file, record);
-  return file;
-}
-
-function writeRecordAt(file: string, record: SwapRecord): void {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-  fs.writeFileSync(temp, JSON.stringify(record));
-  fsyncPath(temp);
-  fs.renameSync(temp, file);
-  fsyncDir(path.dirname(file));
-}
-
-function removeRecord(file: string): void {
-  fs.rmSync(file, { force: true });
-  fsyncDir(path.dirname(file));
-}
-
 /**
  * Start-up recovery of window swaps a crash interrupted, before the file catalog is built: a
  * published swap loses its old files, any other loses its new ones. Returns the swaps finished and undone.
  */
 export function recoverWindowSwaps(root: string, log: Logger): { completed: number; rolledBack: number } {
-  const report = { completed: 0, rolledBack: 0 };
-  const dir = path.join(root, CQ_STATE_DIR);
-  if (!fs.existsSync(dir)) return report;
-  for (const name of fs.readdirSync(dir).sort()) {
-    const file = path.join(dir, name);
-    if (name.startsWith('.')) {
-      fs.rmSync(file, { force: true }); // a record never renamed into place: nothing of its swap was published
-      continue;
-    }
-    if (!name.endsWith('.json')) continue;
-    let record: SwapRecord;
-    try {
-      record = JSON.parse(fs.readFileSync(file, 'utf8')) as SwapRecord;
-      if (!Array.isArray(record.added) || !Array.isArray(record.removed)) throw new Error('missing fields');
-    } catch (err) {
-      fs.renameSync(file, `${file}.quarantined`);
-      log.error('continuous query: unreadable swap record set aside; its files are left untouched', { record: file, error: err as Error });
-      continue;
-    }
-    const victims = record.status === 'published' ? record.removed : record.added.map((f) => f.path);
-    const dirs = new Set<string>();
-    for (const victim of victims) {
-      const absolute = path.join(root, victim);
-      fs.rmSync(absolute, { force: true });
-      fs.rmSync(tempNameFor(absolute), { force: true });
-      dirs.add(path.dirname(absolute));
-    }
-    if (record.status !== 'published') for (const added of record.added) fs.rmSync(tempNameFor(path.join(root, added.path)), { force: true });
-    for (const d of dirs) if (fs.existsSync(d)) fsyncDir(d);
-    if (record.status === 'published') report.completed++;
-    else report.rolledBack++;
-    log.info(`continuous query: ${record.status === 'published' ? 'finished' : 'undid'} a window swap a crash interrupted`, { database: record.database, measurement: record.measurement });
-    removeRecord(file);
-  }
-  return report;
+  return recoverRewrites(root, CQ_STATE_DIR, 'continuous query', log);
 }

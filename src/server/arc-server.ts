@@ -22,6 +22,7 @@ import { openCqStores } from '../lifecycle/cq-definitions.js';
 import { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import { ContinuousQueryService } from '../lifecycle/cq-service.js';
 import { recoverWindowSwaps, WindowSwapper } from '../lifecycle/cq-window-swap.js';
+import { RowRewriter } from '../lifecycle/row-rewrite.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from '../wal/logged-write.js';
 import { DecodePool } from '../ingest/decode-pool.js';
@@ -91,6 +92,7 @@ export class ArcServer {
     let wal: WriteAheadLog | null = null;
     let compaction: CompactionManager | null = null;
     let swapper: WindowSwapper | null = null;
+    let rewriter: RowRewriter | null = null;
     const startedAtMs = Date.now();
     try {
       if (config.auth.enabled) {
@@ -122,6 +124,9 @@ export class ArcServer {
       const recovered = recoverManifests(root, log);
       // Continuous-query window swaps a crash interrupted: finished or undone the same way.
       recoverWindowSwaps(root, log);
+      // Deletes and retention rewrites the same way. (The write-ahead log opened before them needs no
+      // file of theirs: the files they remove were retired in the log first, see RowRewriter.)
+      RowRewriter.recover(root, log);
       // Every recovery step that publishes or removes files is done: the catalog starts from the disk.
       const catalog = await FileCatalog.load(root);
       flushPool = await FlushPool.start({
@@ -212,6 +217,8 @@ export class ArcServer {
         const service = new ContinuousQueryService(openCqStores(root), queries, swapper, log, process.env.ARC_TEST_CQ_CRASH_POINT);
         continuousQueries = { service, scheduler: new CqScheduler(service, log) };
       }
+      // ARC_TEST_DELETE_CRASH_POINT (after-retire | before-commit | after-commit): the crash test kills the server mid-delete.
+      rewriter = await RowRewriter.open({ root, catalog, buffers, wal, compression: config.ingest.compression, log, crashPoint: process.env.ARC_TEST_DELETE_CRASH_POINT });
       const state: ServerState = {
         config,
         buffers,
@@ -229,6 +236,7 @@ export class ArcServer {
         version,
         startedAt: performance.now(),
         continuousQueries,
+        rewriter,
         schedulers: {
           cq: continuousQueries?.scheduler ?? { schedulerStatus: () => ({ enabled: false, reason: 'CQ feature not enabled (continuous_query.enabled=false)' }) },
           retention: null,
@@ -251,6 +259,7 @@ export class ArcServer {
     } catch (err) {
       await compaction?.close();
       swapper?.close();
+      rewriter?.close();
       metrics?.close();
       engine?.close();
       await auth?.close();
@@ -285,6 +294,8 @@ export class ArcServer {
     this.state.continuousQueries?.scheduler.stop();
     await this.state.continuousQueries?.service.settled();
     this.state.continuousQueries?.service.close();
+    // A running delete finishes (its swap is one atomic step either way); none starts after it.
+    await this.state.rewriter.exclusive(async () => undefined);
     // Running merges are stopped; their outputs were never published, so nothing changes on disk.
     await this.state.compaction?.close();
     await this.state.decodePool.close();
@@ -299,6 +310,7 @@ export class ArcServer {
     // Everything flushed means every segment can go; if not, the log keeps the rows for the next start.
     await this.state.wal?.close();
     this.engine.close();
+    this.state.rewriter.close();
     await this.state.auth?.close();
     this.state.metrics.close();
     fs.rmSync(this.infoPath, { force: true });

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { RequestContext } from './router.js';
 import { ArcError } from '../errors.js';
 
 /**
@@ -50,4 +51,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 function tooLarge(): ArcError {
   return new ArcError('ARC_ERR_PAYLOAD_TOO_LARGE', 'Request Entity Too Large');
+}
+
+/** Largest JSON body of the management routes (definitions, delete requests). */
+const JSON_BODY_LIMIT = 1 << 20;
+
+/** A JSON body as Arc's Fiber handlers take it: application/json required, empty refused where a body is required. */
+export async function readJsonBody({ req }: RequestContext, required: boolean): Promise<unknown> {
+  const text = (await readBody(req, JSON_BODY_LIMIT)).toString('utf8');
+  if (!required && text.trim() === '') return null;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: Unprocessable Entity', { field: 'body' });
+  if (text.trim() === '') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: unexpected end of JSON input', { field: 'body' });
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ArcError('ARC_ERR_BAD_REQUEST', `Invalid request body: ${(err as Error).message}`, { field: 'body' });
+  }
 }

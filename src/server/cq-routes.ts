@@ -2,11 +2,10 @@ import { ArcError } from '../errors.js';
 import { lowerKeys } from '../lifecycle/cq-definitions.js';
 import type { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import type { ContinuousQueryService } from '../lifecycle/cq-service.js';
-import { readBody } from './body.js';
+import { readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
-import type { RequestContext, Route } from './router.js';
+import type { Route } from './router.js';
 
-const MAX_BODY = 1 << 20;
 /** RFC 3339 with a required offset or Z, as Go's time.RFC3339 parses it. */
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
@@ -18,7 +17,7 @@ export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler
   const base = '/api/v1/continuous_queries';
   const route = (method: Route['method'], path: string, handler: Route['handler']): Route => ({ method, path, envelope: 'plain', permission: 'admin', handler });
   return [
-    route('POST', base, async (context) => sendJson(context.res, 201, await service.create(await jsonBody(context, true)))),
+    route('POST', base, async (context) => sendJson(context.res, 201, await service.create(await readJsonBody(context, true)))),
     route('GET', base, ({ res, rawQuery }) => {
       const query = new URLSearchParams(rawQuery);
       const active = query.get('is_active');
@@ -28,7 +27,7 @@ export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler
     route('GET', `${base}/:id`, ({ res, params }) => sendJson(res, 200, service.get(idOf(params.id)))),
     route('PUT', `${base}/:id`, async (context) => {
       const id = idOf(context.params.id);
-      const body = await jsonBody(context, true);
+      const body = await readJsonBody(context, true);
       sendJson(context.res, 200, await service.update(id, body));
     }),
     route('DELETE', `${base}/:id`, async ({ res, params }) => {
@@ -37,7 +36,7 @@ export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler
     }),
     route('POST', `${base}/:id/execute`, async (context) => {
       const id = idOf(context.params.id);
-      const body = lowerKeys(((await jsonBody(context, false)) ?? {}) as Record<string, unknown>);
+      const body = lowerKeys(((await readJsonBody(context, false)) ?? {}) as Record<string, unknown>);
       if (body.dry_run !== undefined && body.dry_run !== null && typeof body.dry_run !== 'boolean') {
         throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: dry_run must be a boolean', { field: 'dry_run' });
       }
@@ -85,18 +84,4 @@ function timeOf(value: unknown, field: 'start_time' | 'end_time'): number | unde
     throw new ArcError('ARC_ERR_BAD_REQUEST', `Invalid ${field} format`, { field });
   }
   return Date.parse(value);
-}
-
-/** A JSON body as Arc's Fiber handlers take it: application/json required, empty refused where a body is required. */
-async function jsonBody({ req }: RequestContext, required: boolean): Promise<unknown> {
-  const text = (await readBody(req, MAX_BODY)).toString('utf8');
-  if (!required && text.trim() === '') return null;
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/json') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: Unprocessable Entity', { field: 'body' });
-  if (text.trim() === '') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: unexpected end of JSON input', { field: 'body' });
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ArcError('ARC_ERR_BAD_REQUEST', `Invalid request body: ${(err as Error).message}`, { field: 'body' });
-  }
 }

@@ -5,6 +5,7 @@ import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
 import { compactionRoutes } from './compaction-routes.js';
 import { cqRoutes, cqSchedulerAbsentRoutes } from './cq-routes.js';
+import { deleteRoutes } from './delete-routes.js';
 import {
   createDatabase,
   databaseMeasurements,
@@ -69,6 +70,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...backupRoutes(state, state.version),
     ...(state.auth ? authRoutes(state.auth) : []),
     ...(state.compaction ? compactionRoutes(state.compaction) : []),
+    ...deleteRoutes(state),
     ...(state.continuousQueries ? cqRoutes(state.continuousQueries.service, state.continuousQueries.scheduler) : cqSchedulerAbsentRoutes()),
   ];
 }

@@ -6,6 +6,7 @@ import type { DecodePool } from '../ingest/decode-pool.js';
 import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import type { ContinuousQueryService } from '../lifecycle/cq-service.js';
+import type { RowRewriter } from '../lifecycle/row-rewrite.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { QueryService } from '../query/query-service.js';
@@ -59,6 +60,8 @@ export interface ServerState {
   readonly startedAt: number;
   /** Null when continuous_query.enabled is false (its routes are then absent, as in Arc). */
   readonly continuousQueries: { service: ContinuousQueryService; scheduler: CqScheduler } | null;
+  /** Row deletes and retention rewrites (one at a time). */
+  readonly rewriter: RowRewriter;
   /** Built-in schedulers report here for GET /api/v1/schedulers; set an entry when one is started. */
   readonly schedulers: SchedulerRegistry;
   ready: boolean;

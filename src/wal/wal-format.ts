@@ -28,9 +28,20 @@ export const enum EntryKind {
   FlushCommit = 3,
   /** Rows a bulk import decoded, as column batches (src/columnar/batch-codec.ts). */
   Batches = 4,
+  /**
+   * Published files a delete or retention rewrite is about to remove (payload JSON
+   * `{"files": [relative paths]}`): a replay takes the rows of flushes naming them as stored,
+   * whether the file is still there or gone, so deleted rows are never replayed from the log.
+   */
+  FilesRetired = 5,
+  /**
+   * A database is being deleted (payload JSON `{"d": name}`): a replay skips every earlier write
+   * and flush record of it, so neither buffered nor logged rows bring it back.
+   */
+  DatabaseDropped = 6,
 }
 
-/** The entry kinds that carry rows (everything but flush commits). */
+/** The entry kinds that carry rows (everything but flush commits and lifecycle records). */
 export type WriteKind = EntryKind.Msgpack | EntryKind.LineProtocol | EntryKind.Batches;
 
 /** What a write entry needs besides its body to decode exactly as it did when acknowledged. */

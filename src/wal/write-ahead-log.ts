@@ -83,6 +83,10 @@ export class WriteAheadLog {
   private pendingReplay: Array<{ file: string; firstLsn: number }> = [];
   /** Published file (relative to the storage root) → LSN of the flush record naming it, while its segment may still exist. */
   private readonly recordedFiles = new Map<string, number>();
+  /** Files named by FilesRetired records found at start-up (relative to the storage root). */
+  private retired = new Set<string>();
+  /** Database → LSN of the newest DatabaseDropped record found at start-up. */
+  private dropped = new Map<string, number>();
 
   private constructor(
     private readonly writer: WalWriter,
@@ -104,6 +108,8 @@ export class WriteAheadLog {
     let maxLsn = segments.at(-1)?.firstLsn ?? 0;
     const flushes: FlushCommitMeta[] = [];
     const flushLsns: number[] = [];
+    const retired = new Set<string>();
+    const dropped = new Map<string, number>();
     for (const segment of segments) {
       scanSegment(
         segment.file,
@@ -112,6 +118,10 @@ export class WriteAheadLog {
           if (entry.kind === EntryKind.FlushCommit) {
             flushes.push(flushRecord(entry));
             flushLsns.push(entry.lsn);
+          } else if (entry.kind === EntryKind.FilesRetired) {
+            for (const file of (JSON.parse(entry.payload.toString('utf8')) as { files: string[] }).files) retired.add(file);
+          } else if (entry.kind === EntryKind.DatabaseDropped) {
+            dropped.set((JSON.parse(entry.payload.toString('utf8')) as { d: string }).d, entry.lsn);
           }
         },
         report.damaged,
@@ -134,7 +144,11 @@ export class WriteAheadLog {
       onError: (error) => options.log.error('write-ahead log write failed; writes get 503 until it works again', { error }),
     });
     const wal = new WriteAheadLog(writer, ledger, options, report);
+    wal.retired = retired;
+    wal.dropped = dropped;
     for (const [i, flush] of flushes.entries()) {
+      // A flush of a database deleted later: its files went with the database, its rows are not replayed.
+      if ((dropped.get(flush.d) ?? -1) > flushLsns[i]!) continue;
       for (const [, final] of flush.files) wal.recordedFiles.set(final, flushLsns[i]!);
       await wal.redoFlush(flush);
     }
@@ -151,8 +165,9 @@ export class WriteAheadLog {
     const report = this.report;
     for (const segment of this.pendingReplay) {
       const writes: Entry[] = [];
-      scanSegment(segment.file, (entry) => entry.kind !== EntryKind.FlushCommit && writes.push(entry), []);
+      scanSegment(segment.file, (entry) => isWriteKind(entry.kind) && writes.push(entry), []);
       for (const entry of writes) {
+        if ((this.dropped.get((entry.meta as WriteMeta).d) ?? -1) > entry.lsn) continue; // its database was deleted after it
         let decoded: LoggedWrite;
         try {
           decoded = await decode(entry.kind as WriteKind, entry.meta as WriteMeta, entry.payload);
@@ -168,6 +183,7 @@ export class WriteAheadLog {
     }
     this.pendingReplay = [];
     this.committed = new Map();
+    this.retired = new Set();
     this.ledger.release();
     return report;
   }
@@ -177,7 +193,7 @@ export class WriteAheadLog {
    * (503) with nothing kept when it cannot be admitted or logged.
    */
   async write(buffers: BufferManager, kind: WriteKind, meta: WriteMeta, body: Uint8Array, batches: readonly ColumnBatch[]): Promise<void> {
-    buffers.admit();
+    buffers.admit(meta.d);
     let rows = 0;
     for (const batch of batches) rows += batch.rowCount;
     const { lsn, durable } = this.writer.append(kind, meta, body, (queued) => this.ledger.addRows(queued, rows));
@@ -188,7 +204,39 @@ export class WriteAheadLog {
       throw err;
     }
     // Logged writes reach the buffers in LSN order: appends resolve in order, and nothing awaits in between.
-    buffers.write(meta.d, batches, { lsn });
+    try {
+      buffers.write(meta.d, batches, { lsn });
+    } catch (err) {
+      // Refused after logging (its database is being deleted): the entry holds no rows to wait for,
+      // and the DatabaseDropped record that follows makes a replay skip it.
+      this.ledger.forget(lsn);
+      this.ledger.committed([]);
+      throw err;
+    }
+  }
+
+  /**
+   * Before a delete or retention rewrite removes published files: records, durably, that the rows
+   * of flushes naming them are not to be replayed even though the files are gone. Only files a
+   * live segment still names need it (a file whose flush record is gone is never replayed).
+   */
+  async retireFiles(files: readonly string[]): Promise<void> {
+    const named = files.filter((file) => this.referencesFile(file));
+    if (named.length === 0) return;
+    const { durable } = this.writer.append(EntryKind.FilesRetired, {}, Buffer.from(JSON.stringify({ files: named })));
+    await durable;
+    for (const file of named) this.recordedFiles.delete(file);
+  }
+
+  /**
+   * Before a database's files are removed: records, durably, that every earlier write and flush of
+   * it is void, so a replay after a crash brings back none of its rows. The caller refuses new
+   * writes to the database first (so every write it acknowledged has a lower LSN).
+   */
+  async dropDatabase(database: string): Promise<void> {
+    const { durable } = this.writer.append(EntryKind.DatabaseDropped, {}, Buffer.from(JSON.stringify({ d: database })));
+    await durable;
+    for (const file of [...this.recordedFiles.keys()]) if (file.startsWith(`${database}/`)) this.recordedFiles.delete(file);
   }
 
   /** First phase of a flush done (files fsynced under temporary names): record it before publishing. */
@@ -242,7 +290,14 @@ export class WriteAheadLog {
     const root = this.options.storageRoot;
     const problems: string[] = [];
     let fileRows = 0;
+    let retiredFiles = 0;
     for (const [temporary, final] of flush.files) {
+      // Removed by a delete or retention after this flush was published: its rows count as stored.
+      if (this.retired.has(final)) {
+        retiredFiles++;
+        this.recordedFiles.delete(final);
+        continue;
+      }
       const finalPath = path.join(root, final);
       const existed = fs.existsSync(finalPath);
       let published: boolean;
@@ -265,7 +320,7 @@ export class WriteAheadLog {
     }
     let recordedRows = 0;
     for (let i = 2; i < flush.rows.length; i += 3) recordedRows += flush.rows[i]!;
-    if (problems.length === 0 && fileRows < recordedRows) problems.push(`files hold ${fileRows} rows, the record ${recordedRows}`);
+    if (problems.length === 0 && retiredFiles === 0 && fileRows < recordedRows) problems.push(`files hold ${fileRows} rows, the record ${recordedRows}`);
     if (problems.length > 0) {
       const quarantined = await this.quarantine(flush.files.map(([, final]) => final));
       this.report.untrustedFlushes.push({ database: flush.d, measurement: flush.m, rows: recordedRows, problems, quarantined });
@@ -333,6 +388,10 @@ export class WriteAheadLog {
     this.ledger.addRows(lsn, rows); // before the append, which may start (and finish) a flush of these rows
     return buffers.write(decoded.database, pieces, { lsn, starts });
   }
+}
+
+function isWriteKind(kind: EntryKind): boolean {
+  return kind === EntryKind.Msgpack || kind === EntryKind.LineProtocol || kind === EntryKind.Batches;
 }
 
 async function syncDirectory(dir: string): Promise<void> {

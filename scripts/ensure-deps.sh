@@ -21,3 +21,5 @@ if [ ! -f "$stamp" ] || [ package.json -nt "$stamp" ] || { [ -f package-lock.jso
 fi
 
 node node_modules/typescript/bin/tsc -p tsconfig.json
+# The web console's bundle (dist/console/); skips at once when it is newer than its sources.
+node scripts/build-console.mjs

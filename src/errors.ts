@@ -102,6 +102,10 @@ export const ERROR_TABLE = {
   ARC_ERR_RETENTION_EXISTS: { status: 400, summary: 'A retention policy with this name exists already (400, as in Arc).' },
   ARC_ERR_RETENTION_BUSY: { status: 500, summary: 'POST /api/v1/schedulers/retention/trigger while a retention run is going (500, as in Arc).' },
   ARC_ERR_FLUSH_FAILED: { status: 500, summary: 'Buffered data could not be written to Parquet; it stays buffered and is retried.' },
+  ARC_ERR_CONSOLE_NOT_BUILT: {
+    status: 503,
+    summary: 'GET / or /ui/... while the web console is not built (no dist/console/index.html); the API works as usual.',
+  },
   ARC_ERR_INTERNAL: { status: 500, summary: 'An unexpected server error; the server log has the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

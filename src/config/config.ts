@@ -17,6 +17,8 @@ export interface ArcConfig {
     idleTimeoutSec: number;
     shutdownTimeoutSec: number;
     tls: { enabled: boolean; certFile: string; keyFile: string };
+    /** The built web console; '' = dist/console next to the compiled server. */
+    consoleDirectory: string;
   };
   storage: { localPath: string };
   ingest: {
@@ -183,6 +185,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
         certFile: get<string>('server.tls_cert_file'),
         keyFile: get<string>('server.tls_key_file'),
       },
+      consoleDirectory: get<string>('server.console_directory'),
     },
     storage: { localPath: get<string>('storage.local_path') },
     ingest: {

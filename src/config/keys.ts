@@ -97,6 +97,7 @@ export const KEYS: readonly KeySpec[] = [
   k('server.tls_enabled', 'active', false, bool, 'Serve HTTPS with the certificate and key below.'),
   k('server.tls_cert_file', 'active', '', str, 'PEM certificate chain for TLS.'),
   k('server.tls_key_file', 'active', '', str, 'PEM private key for TLS.'),
+  k('server.console_directory', 'active', '', str, 'Built web console served at / and /ui/ ("" = dist/console of this installation).'),
 
   k('storage.backend', 'active', 'local', oneOf('local', 's3', 'azure'), 'Where Parquet files go; arc-ts supports "local" only.'),
   k('storage.local_path', 'active', './data/arc', str, 'Root directory of the Parquet files: {db}/{measurement}/YYYY/MM/DD/HH/.'),

@@ -4,6 +4,7 @@ import { lineProtocolHealth, lineProtocolStats, msgpackSpec, msgpackStats, sched
 import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
 import { compactionRoutes } from './compaction-routes.js';
+import { consoleRoutes } from './console-routes.js';
 import { cqRoutes, cqSchedulerAbsentRoutes } from './cq-routes.js';
 import { deleteRoutes } from './delete-routes.js';
 import {
@@ -72,6 +73,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...(state.compaction ? compactionRoutes(state.compaction) : []),
     ...deleteRoutes(state),
     ...(state.continuousQueries ? cqRoutes(state.continuousQueries.service, state.continuousQueries.scheduler) : cqSchedulerAbsentRoutes()),
+    ...consoleRoutes(state),
   ];
 }
 

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { chromiumAvailable, launchBrowser, openConsole, runSql } from './helpers/browser.js';
+import { REPO, get, startServer, tempDir, type TestServer } from './helpers/server.js';
+
+/** The web console (issue #16): served from the API's port, tested in a real headless Chromium. */
+const ADMIN = 'admin-token-for-console-tests-0123456789';
+const CONSOLE_DIR = path.join(REPO, 'dist/console');
+let server: TestServer;
+let browser: Browser;
+
+async function api(method: string, urlPath: string, body?: unknown, token = ADMIN) {
+  const response = await fetch(server.url + urlPath, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, json: (text.startsWith('{') ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
+
+async function createToken(name: string, permissions: string[]): Promise<{ id: number; token: string }> {
+  const created = await api('POST', '/api/v1/auth/tokens', { name, permissions });
+  assert.equal(created.status, 201, created.text);
+  const list = await api('GET', '/api/v1/auth/tokens');
+  const id = (list.json.tokens as Array<{ id: number; name: string }>).find((t) => t.name === name)!.id;
+  return { id, token: String(created.json.token) };
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(CONSOLE_DIR, 'index.html')), 'dist/console is built by scripts/ensure-deps.sh (node scripts/build-console.mjs)');
+  assert.ok(chromiumAvailable(), 'Chromium is missing: scripts/test.sh installs the Debian package chromium');
+  [server, browser] = await Promise.all([
+    startServer({ env: { ARC_AUTH_ENABLED: 'true', ARC_AUTH_BOOTSTRAP_TOKEN: ADMIN } }),
+    launchBrowser(),
+  ]);
+});
+
+after(async () => {
+  await browser?.close();
+  assert.equal(await server.stop(), 0);
+});
+
+test('GET / and /ui/<page> answer index.html uncached, with a strict CSP; hashed assets are immutable', async () => {
+  for (const urlPath of ['/', '/ui', '/ui/query', '/ui/query/']) {
+    const page = await get(server, urlPath);
+    assert.equal(page.status, 200, urlPath);
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/, 'no inline or foreign scripts');
+    assert.match(csp, /connect-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    // The style nonce is fresh for each answer and matches the page's meta tag.
+    const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
+    assert.ok(nonce && page.text.includes(`content="${nonce}"`), 'the page carries its nonce');
+  }
+  const first = await get(server, '/');
+  const second = await get(server, '/');
+  assert.notEqual(first.headers.get('content-security-policy'), second.headers.get('content-security-policy'));
+
+  const script = /src="(\/ui\/assets\/console-[A-Za-z0-9]+\.js)"/.exec(first.text)?.[1];
+  const style = /href="(\/ui\/assets\/console-[A-Za-z0-9]+\.css)"/.exec(first.text)?.[1];
+  assert.ok(script && style, first.text);
+  const js = await get(server, script);
+  assert.equal(js.status, 200);
+  assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(js.headers.get('x-content-type-options'), 'nosniff');
+  const css = await get(server, style);
+  assert.equal(css.headers.get('content-type'), 'text/css; charset=utf-8');
+  // The API is untouched by the console routes, and the console pages need no token.
+  assert.equal((await get(server, '/api/v1/databases')).status, 401);
+  const info = await get(server, '/api/v1/console/info');
+  assert.equal(info.status, 200);
+  assert.equal(info.json.auth_enabled, true);
+});
+
+test('the console serves only its own built files: traversal, unknown names and pages are 404', async () => {
+  const probes = [
+    '/ui/assets/..%2F..%2Fpackage.json',
+    '/ui/assets/..%2Findex.html',
+    '/ui/assets/%2e%2e%2f%2e%2e%2fsrc%2Fserver%2Fconsole-routes.js',
+    '/ui/assets/sizes.json',
+    '/ui/assets/.built',
+    '/ui/assets/console-AAAAAAAA.js',
+    '/ui/assets/..',
+    '/ui/assets/../../package.json',
+    '/ui/assets/../index.html',
+    '/ui/..',
+    '/ui/../package.json',
+    '/ui/%2e%2e/package.json',
+    '/ui/assets/%2Fetc%2Fpasswd',
+    '/ui/nosuchpage',
+    '/ui/query/extra',
+  ];
+  for (const probe of probes) {
+    // Sent byte for byte: fetch() would resolve the dots before the server sees them.
+    const answer = await rawGet(probe);
+    assert.equal(answer.status, 404, `${probe}: ${answer.status} ${answer.text.slice(0, 200)}`);
+    assert.equal(JSON.parse(answer.text).code, 'ARC_ERR_NOT_FOUND', probe);
+    assert.doesNotMatch(answer.text, /"name":\s*"arc-ts"|root:|import fs/, probe);
+  }
+});
+
+test('without a build the console answers ARC_ERR_CONSOLE_NOT_BUILT (JSON, or HTML for a browser); the API still works', async () => {
+  const empty = tempDir('arc-console-missing-');
+  const bare = await startServer({ env: { ARC_SERVER_CONSOLE_DIRECTORY: empty } });
+  try {
+    const json = await get(bare, '/');
+    assert.equal(json.status, 503);
+    assert.equal(json.json.code, 'ARC_ERR_CONSOLE_NOT_BUILT');
+    assert.match(String(json.json.error), /not built.*build-console/);
+    const html = await get(bare, '/ui/query', { accept: 'text/html,application/xhtml+xml' });
+    assert.equal(html.status, 503);
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(html.text, /ARC_ERR_CONSOLE_NOT_BUILT/);
+    assert.equal((await get(bare, '/ui/assets/console-ABCDEF12.js')).status, 404);
+    assert.equal((await get(bare, '/health')).status, 200);
+  } finally {
+    assert.equal(await bare.stop(), 0);
+  }
+});
+
+test('sign in, query written rows into the table and a chart; invalid SQL shows DuckDB\'s error; 100,000 rows render in under 1 s', async () => {
+  const { token } = await createToken('console-reader', ['read']);
+  const lines: string[] = [];
+  const base = Date.UTC(2026, 0, 1) * 1e6; // ns
+  for (let i = 0; i < 60; i++) for (const host of ['alpha', 'beta', 'gamma']) lines.push(`cpu,host=${host} usage=${(i % 10) + (host === 'beta' ? 20 : 0)},load=${i} ${base + i * 1e9}`);
+  const write = await api('POST', '/api/v1/write/line-protocol', lines.join('\n'));
+  assert.equal(write.status, 204, write.text);
+  assert.equal((await api('POST', '/api/v1/write/flush')).status, 200);
+
+  const { page, problems } = await openConsole(browser, server.url + '/');
+  await page.locator('#token').fill(token);
+  await page.locator('#signin').click();
+  await page.locator('#editor .cm-content').waitFor();
+  assert.match((await page.locator('.topbar .who').textContent()) ?? '', /read/);
+
+  const status = await runSql(page, "SELECT time, host, usage FROM cpu WHERE host IN ('alpha', 'beta') ORDER BY time");
+  assert.match(status, /^120 rows/, status);
+  assert.equal(await page.locator('#results .vt-header .vt-cell').allTextContents().then((c) => c.slice(1).join(',')), 'time,host,usage');
+  assert.equal(await page.locator('#results .vt-row').first().locator('.vt-cell').nth(1).textContent(), '2026-01-01 00:00:00.000');
+  assert.ok((await page.locator('#results .vt-row', { hasText: 'beta' }).count()) > 0);
+  // One line per host (a tag column with one numeric column), drawn on the canvas.
+  await page.locator('#chart canvas').waitFor();
+  assert.deepEqual(await page.locator('#chart .u-legend .u-series .u-label').allTextContents().then((l) => l.slice(1)), ['host=alpha', 'host=beta']);
+  assert.ok(await canvasHasInk(page), 'the chart canvas has drawn pixels');
+
+  const failed = await runSql(page, 'SELECT no_such_column FROM cpu');
+  assert.match(failed, /Failed \(400 ARC_ERR_BAD_QUERY\)/);
+  assert.match((await page.locator('#query-error').textContent()) ?? '', /no_such_column/);
+  // The page still works after the error, and the history has both queries.
+  const again = await runSql(page, 'SELECT count(*) AS n FROM cpu');
+  assert.match(again, /^1 rows/);
+  assert.equal(await page.locator('#query-error').isHidden(), true);
+  assert.equal(await page.locator('#results .vt-row .vt-cell').nth(1).textContent(), '180');
+  assert.ok((await page.locator('#history li').count()) >= 3);
+
+  const big = await runSql(page, "SELECT TIMESTAMP '2026-01-01' + range * INTERVAL 1 second AS time, range AS n, sin(range / 100.0) AS wave FROM range(100000)");
+  assert.match(big, /^100,000 rows/, big);
+  const report = (await page.evaluate(() => (globalThis as unknown as { arcConsole: { lastRender: unknown } }).arcConsole.lastRender)) as { rows: number; renderMs: number; chart: boolean };
+  assert.equal(report.rows, 100_000);
+  assert.equal(report.chart, true);
+  assert.ok(report.renderMs < 1000, `rendering 100,000 rows took ${report.renderMs} ms in the page`);
+  // Virtual scrolling: only the visible rows are in the DOM, and scrolling to the end shows the last row.
+  assert.ok((await page.locator('#results .vt-row').count()) < 100);
+  await page.locator('#results').evaluate((element: { scrollTop: number; scrollHeight: number }) => {
+    element.scrollTop = element.scrollHeight;
+  });
+  await page.locator('#results .vt-row[data-row="99999"]').waitFor();
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('a token without read permission is told what it lacks; a revoked token returns to sign-in', async () => {
+  const writer = await createToken('console-writer', ['write']);
+  const { page } = await openConsole(browser, server.url + '/ui/query');
+  await page.locator('#token').fill(writer.token);
+  await page.locator('#signin').click();
+  await page.locator('.page .error-text', { hasText: 'lacks the "read" permission' }).waitFor();
+
+  const bad = await openConsole(browser, server.url + '/');
+  await bad.page.locator('#token').fill('not-a-token');
+  await bad.page.locator('#signin').click();
+  await bad.page.locator('#signin-message', { hasText: 'refused this token' }).waitFor();
+  await bad.page.context().close();
+
+  await page.locator('#signout').click();
+  const reader = await createToken('console-revoked', ['read']);
+  await page.locator('#token').fill(reader.token);
+  await page.locator('#signin').click();
+  // Revoked once the page has loaded its completion names, so the query is the call that meets the 401.
+  await page.locator('#editor[data-schema="loaded"]').waitFor();
+  assert.equal((await api('POST', `/api/v1/auth/tokens/${reader.id}/revoke`)).status, 200);
+  await page.locator('#editor .cm-content').click();
+  await page.keyboard.insertText('SELECT 1 AS one');
+  await page.keyboard.press('Control+Enter');
+  await page.locator('#signin-message', { hasText: 'refused the token' }).waitFor();
+  assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('arc.console.token')), null);
+  await page.context().close();
+});
+
+function rawGet(rawPath: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    // With the admin token: an unrouted path would otherwise be a 401 (Arc checks the token before the route).
+    const request = http.get({ host: '127.0.0.1', port: server.port, path: rawPath, headers: { authorization: `Bearer ${ADMIN}` } }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+  });
+}
+
+/** True when some pixel of the chart's canvas is not transparent. */
+async function canvasHasInk(page: import('playwright-core').Page): Promise<boolean> {
+  // Runs in the page (the console's CSP forbids evaluating strings there); the test compiles without DOM types.
+  return page.locator('#chart canvas').evaluate((canvas: { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } }) => {
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let colored = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i]! > 0) colored++;
+    return colored > 500;
+  });
+}

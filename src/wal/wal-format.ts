@@ -107,7 +107,7 @@ export function parseEntryBody(body: Buffer, expectedCrc: number): Entry | null 
     return null;
   }
   const kind = body.readUInt8(8) as EntryKind;
-  if (kind !== EntryKind.Msgpack && kind !== EntryKind.LineProtocol && kind !== EntryKind.FlushCommit && kind !== EntryKind.Batches) return null;
+  if (kind < EntryKind.Msgpack || kind > EntryKind.DatabaseDropped) return null;
   return { lsn: Number(body.readBigUInt64LE(0)), kind, meta, payload: body.subarray(FIXED_BODY_BYTES + metaLength) };
 }
 

@@ -72,6 +72,8 @@ const ROUTES: Array<{ method: string; path: string; body?: string | Uint8Array; 
   { method: 'GET', path: '/api/v1/auth/cache/stats', needs: 'admin', ok: 200 },
   { method: 'POST', path: '/api/v1/debug/profile?seconds=0.2', needs: 'admin', ok: 200 },
   { method: 'GET', path: '/api/v1/delete/config', needs: 'admin', ok: 200 },
+  { method: 'GET', path: '/api/v1/retention', needs: 'any', ok: 200 },
+  { method: 'POST', path: '/api/v1/schedulers/retention/trigger', needs: 'admin', ok: 200 },
 ];
 
 test('every route family: no token 401, bad token 401, missing permission 403, right token passes', async () => {

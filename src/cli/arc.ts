@@ -7,6 +7,7 @@ import { importCommand } from './import-command.js';
 import { backupCommand, restoreCommand } from './backup-command.js';
 import { compact } from './compact-command.js';
 import { cq } from './cq-command.js';
+import { retention } from './retention-command.js';
 import { profile } from './profile/profile-command.js';
 import { stats } from './stats-command.js';
 import { token } from './token-command.js';
@@ -23,6 +24,7 @@ commands:
   stats [--watch]         the server's stage timings and counters as a table (arc stats --help)
   compact [--tier T]      compact every closed hour/day of the running server now, with progress (arc compact --help)
   cq list                 list the continuous queries of the running server (arc cq --help)
+  retention list          list the retention policies of the running server (arc retention --help)
   token create|list|revoke|rotate   manage API tokens (arc token --help)
   backup [list|show|delete|status]   back up the running server (arc backup --help)
   restore ID --confirm    restore a backup, server stopped
@@ -57,6 +59,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'cq':
       process.exitCode = await cq(args);
+      return;
+    case 'retention':
+      process.exitCode = await retention(args);
       return;
     case 'token':
       process.exitCode = await token(args);

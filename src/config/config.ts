@@ -36,6 +36,7 @@ export interface ArcConfig {
   backup: { directory: string };
   continuousQuery: { enabled: boolean };
   delete: { enabled: boolean; confirmationThreshold: number; maxRowsPerDelete: number };
+  retention: { enabled: boolean; schedule: string };
   compaction: {
     enabled: boolean;
     hourly: CompactionTierConfig;
@@ -214,6 +215,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
     import: { maxFileSize: get<number>('import.max_file_size') },
     backup: { directory: get<string>('backup.directory') },
     continuousQuery: { enabled: get<boolean>('continuous_query.enabled') },
+    retention: { enabled: get<boolean>('retention.enabled'), schedule: get<string>('scheduler.retention_schedule') },
     delete: {
       enabled: get<boolean>('delete.enabled'),
       confirmationThreshold: get<number>('delete.confirmation_threshold'),

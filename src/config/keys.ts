@@ -167,7 +167,8 @@ export const KEYS: readonly KeySpec[] = [
   k('delete.enabled', 'active', false, bool, 'Row delete (POST /api/v1/delete) and database delete (DELETE /api/v1/databases/:name); off by default (Arc\'s code default) because both destroy data for good. Admin token required either way.'),
   k('delete.confirmation_threshold', 'active', 10000, int(0), 'A delete matching more rows needs confirm=true, even as a dry run (as in Arc).'),
   k('delete.max_rows_per_delete', 'active', 1000000, int(1), 'A delete matching more rows is refused (400), dry run or not.'),
-  k('retention.enabled', 'ignored', true, bool, 'Retention policies are not built yet.'),
+  k('retention.enabled', 'active', true, bool, 'Retention policies: /api/v1/retention and the built-in schedule (off: the routes answer 404, as in Arc).'),
+  k('scheduler.retention_schedule', 'active', '0 4 * * *', str, 'Cron schedule (5 fields, local time) that runs every active retention policy; Arc: 0 3 * * *, moved an hour so it does not meet the daily compaction tier.'),
   k('continuous_query.enabled', 'active', true, bool, 'Continuous queries: /api/v1/continuous_queries and the built-in scheduler (off: the routes answer 404, as in Arc).'),
   k('telemetry.enabled', 'ignored', true, bool, 'arc-ts sends no telemetry.'),
 

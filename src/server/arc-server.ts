@@ -23,6 +23,7 @@ import { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import { ContinuousQueryService } from '../lifecycle/cq-service.js';
 import { recoverWindowSwaps, WindowSwapper } from '../lifecycle/cq-window-swap.js';
 import { RowRewriter } from '../lifecycle/row-rewrite.js';
+import { RetentionService } from '../lifecycle/retention.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from '../wal/logged-write.js';
 import { DecodePool } from '../ingest/decode-pool.js';
@@ -219,6 +220,7 @@ export class ArcServer {
       }
       // ARC_TEST_DELETE_CRASH_POINT (after-retire | before-commit | after-commit): the crash test kills the server mid-delete.
       rewriter = await RowRewriter.open({ root, catalog, buffers, wal, compression: config.ingest.compression, log, crashPoint: process.env.ARC_TEST_DELETE_CRASH_POINT });
+      const retention = config.retention.enabled ? new RetentionService(root, catalog, rewriter, log, config.retention.schedule) : null;
       const state: ServerState = {
         config,
         buffers,
@@ -237,9 +239,10 @@ export class ArcServer {
         startedAt: performance.now(),
         continuousQueries,
         rewriter,
+        retention,
         schedulers: {
           cq: continuousQueries?.scheduler ?? { schedulerStatus: () => ({ enabled: false, reason: 'CQ feature not enabled (continuous_query.enabled=false)' }) },
-          retention: null,
+          retention: retention ?? { schedulerStatus: () => ({ enabled: false, reason: 'Retention feature not enabled (retention.enabled=false)' }) },
         },
         ready: false,
       };
@@ -254,6 +257,7 @@ export class ArcServer {
       state.ready = true;
       metrics.serving();
       continuousQueries?.scheduler.reload();
+      retention?.start();
       if (!wal) void sweepTempFiles(root, startedAtMs, log);
       return arc;
     } catch (err) {
@@ -294,6 +298,8 @@ export class ArcServer {
     this.state.continuousQueries?.scheduler.stop();
     await this.state.continuousQueries?.service.settled();
     this.state.continuousQueries?.service.close();
+    this.state.retention?.stop();
+    await this.state.retention?.settled();
     // A running delete finishes (its swap is one atomic step either way); none starts after it.
     await this.state.rewriter.exclusive(async () => undefined);
     // Running merges are stopped; their outputs were never published, so nothing changes on disk.

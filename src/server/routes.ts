@@ -7,6 +7,7 @@ import { compactionRoutes } from './compaction-routes.js';
 import { consoleRoutes } from './console-routes.js';
 import { cqRoutes, cqSchedulerAbsentRoutes } from './cq-routes.js';
 import { deleteRoutes } from './delete-routes.js';
+import { retentionAbsentRoutes, retentionRoutes } from './retention-routes.js';
 import {
   createDatabase,
   databaseMeasurements,
@@ -72,6 +73,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...(state.auth ? authRoutes(state.auth) : []),
     ...(state.compaction ? compactionRoutes(state.compaction) : []),
     ...deleteRoutes(state),
+    ...(state.retention ? retentionRoutes(state.retention) : retentionAbsentRoutes()),
     ...(state.continuousQueries ? cqRoutes(state.continuousQueries.service, state.continuousQueries.scheduler) : cqSchedulerAbsentRoutes()),
     ...consoleRoutes(state),
   ];

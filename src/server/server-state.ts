@@ -7,6 +7,7 @@ import type { DecodeContext } from '../ingest/msgpack-decode.js';
 import type { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import type { ContinuousQueryService } from '../lifecycle/cq-service.js';
 import type { RowRewriter } from '../lifecycle/row-rewrite.js';
+import type { RetentionService } from '../lifecycle/retention.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { QueryService } from '../query/query-service.js';
@@ -62,6 +63,8 @@ export interface ServerState {
   readonly continuousQueries: { service: ContinuousQueryService; scheduler: CqScheduler } | null;
   /** Row deletes and retention rewrites (one at a time). */
   readonly rewriter: RowRewriter;
+  /** Null when retention.enabled is false (its routes are then absent, as in Arc). */
+  readonly retention: RetentionService | null;
   /** Built-in schedulers report here for GET /api/v1/schedulers; set an entry when one is started. */
   readonly schedulers: SchedulerRegistry;
   ready: boolean;

@@ -186,7 +186,7 @@ export class RetentionService {
   }
 
   schedulerStatus(): Record<string, unknown> {
-    return { running: this.timer !== null, schedule: this.scheduleText, ...(this.nextRun ? { next_run: rfc3339(this.nextRun) } : {}) };
+    return { running: this.timer !== null, schedule: this.scheduleText, license_valid: true, ...(this.nextRun ? { next_run: rfc3339(this.nextRun) } : {}) };
   }
 
   private async run(policy: RetentionPolicy, dryRun: boolean): Promise<RetentionResult> {

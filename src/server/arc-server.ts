@@ -24,6 +24,7 @@ import { ContinuousQueryService } from '../lifecycle/cq-service.js';
 import { recoverWindowSwaps, WindowSwapper } from '../lifecycle/cq-window-swap.js';
 import { RowRewriter } from '../lifecycle/row-rewrite.js';
 import { RetentionService } from '../lifecycle/retention.js';
+import { removeStoredDefinitions, sweepTrash } from '../lifecycle/database-drop.js';
 import { WriteAheadLog } from '../wal/write-ahead-log.js';
 import { decodeLoggedWrite } from '../wal/logged-write.js';
 import { DecodePool } from '../ingest/decode-pool.js';
@@ -128,6 +129,8 @@ export class ArcServer {
       // Deletes and retention rewrites the same way. (The write-ahead log opened before them needs no
       // file of theirs: the files they remove were retired in the log first, see RowRewriter.)
       RowRewriter.recover(root, log);
+      // Database deletes a crash interrupted after their commit point: finished (definitions, then files).
+      await sweepTrash(root, log, (database) => removeStoredDefinitions(root, database));
       // Every recovery step that publishes or removes files is done: the catalog starts from the disk.
       const catalog = await FileCatalog.load(root);
       flushPool = await FlushPool.start({

@@ -1,6 +1,10 @@
 import { ArcError, type ErrorCode } from '../errors.js';
 import { lowerKeys } from '../lifecycle/cq-definitions.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { dropDatabase } from '../lifecycle/database-drop.js';
 import { isFullTablePattern, parseDeletePredicate } from '../lifecycle/delete-predicate.js';
+import { checkDatabaseName } from '../ingest/names.js';
 import type { RewriteScan } from '../lifecycle/row-rewrite.js';
 import { readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
@@ -18,6 +22,7 @@ export const DELETE_DISABLED_MESSAGE = 'Delete operations are disabled. Set dele
 export function deleteRoutes(state: ServerState): Route[] {
   return [
     { method: 'POST', path: '/api/v1/delete', envelope: 'plain', permission: 'admin', handler: (context) => deleteRows(state, context) },
+    { method: 'DELETE', path: '/api/v1/databases/:name', envelope: 'plain', permission: 'admin', handler: (context) => deleteDatabase(state, context) },
     {
       method: 'GET',
       path: '/api/v1/delete/config',
@@ -106,4 +111,33 @@ async function deleteRows(state: ServerState, context: RequestContext): Promise<
     state.log.error('delete failed; nothing was deleted', { error: err as Error });
     throw fail('ARC_ERR_DELETE_FAILED', `Delete failed: ${(err as Error).message}; nothing was deleted`);
   }
+}
+
+const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);
+
+/**
+ * DELETE /api/v1/databases/:name?confirm=true (arc-spec-lifecycle §6): files, buffered and logged
+ * rows, retention policies and continuous queries of the database, in one crash-safe step (see
+ * dropDatabase). Writes to it meanwhile are refused with 409.
+ */
+async function deleteDatabase(state: ServerState, { res, params, rawQuery }: RequestContext): Promise<void> {
+  const name = params.name!;
+  if (!state.config.delete.enabled) throw new ArcError('ARC_ERR_DELETE_DISABLED', DELETE_DISABLED_MESSAGE);
+  if (new URLSearchParams(rawQuery).get('confirm') !== 'true') throw new ArcError('ARC_ERR_CONFIRM_REQUIRED', 'Confirmation required. Add ?confirm=true to delete the database.');
+  if (RESERVED_DATABASES.has(name.toLowerCase())) throw new ArcError('ARC_ERR_FORBIDDEN', `Cannot delete reserved database '${name}'`);
+  checkDatabaseName(name);
+  const exists =
+    fs.existsSync(path.join(state.root, name)) || state.catalog.databases().includes(name) || state.buffers.bufferedMeasurements().some((m) => m.database === name);
+  if (!exists) throw new ArcError('ARC_ERR_DATABASE_NOT_FOUND', `Database '${name}' not found`);
+  const removeDefinitions = async (database: string) => {
+    await state.retention?.removeDatabase(database);
+    const cqs = state.continuousQueries?.service;
+    for (const cq of cqs?.list(database, null) ?? []) await cqs!.remove(cq.id);
+  };
+  // One at a time with row deletes and retention runs (they share the rewrite lane).
+  const { files } = await state.rewriter.exclusive(() =>
+    dropDatabase({ root: state.root, catalog: state.catalog, buffers: state.buffers, wal: state.wal, log: state.log, removeDefinitions }, name, process.env.ARC_TEST_DROP_CRASH_POINT),
+  );
+  state.log.info('database deleted', { database: name, files });
+  sendJson(res, 200, { message: `Database '${name}' deleted successfully`, files_deleted: files });
 }

@@ -164,6 +164,32 @@ export class FileCatalog {
   }
 
   /**
+   * Removes every file of `database` from view in one step (a database delete), without unlinking
+   * them: resolves with their paths once no snapshot pins any of them, so the caller may then move
+   * the whole directory away at once.
+   */
+  forget(database: string): Promise<string[]> {
+    const files: string[] = [];
+    for (const [k, index] of this.measurements) {
+      if (k.slice(0, k.indexOf('\u0000')) !== database) continue;
+      for (const partition of index.partitions.values()) files.push(...partition.files.keys());
+      this.measurements.delete(k);
+    }
+    this.changes++;
+    const waits = files
+      .filter((file) => this.pins.has(file))
+      .map(
+        (file) =>
+          new Promise<void>((resolve) => {
+            const list = this.doomed.get(file) ?? [];
+            list.push(resolve);
+            this.doomed.set(file, list);
+          }),
+      );
+    return Promise.all(waits).then(() => files);
+  }
+
+  /**
    * The files that can hold rows of (database, measurement) in [lo, hi] (µs, inclusive; null = open),
    * pruned by partition, minus files a flush still in flight added (their rows are taken from
    * memory). Pinned until released.

@@ -75,6 +75,14 @@ export const ERROR_TABLE = {
     summary: 'The token store cannot be read (disk or file failure), so the token cannot be verified; retry after the Retry-After seconds. Cached tokens keep working.',
   },
   ARC_ERR_FORBIDDEN: { status: 403, summary: 'The token lacks the permission the route needs, or the route is closed to this client.' },
+  ARC_ERR_DATABASE_FORBIDDEN: {
+    status: 403,
+    summary: 'The token is scoped to a list of databases and the request reaches a database outside it; the body names the database and the allowed ones.',
+  },
+  ARC_ERR_ALL_DATABASES_REQUIRED: {
+    status: 403,
+    summary: 'The route spans every database (backups, token management, flushing all buffers, profiling, compaction listings, a compaction of every database); a token scoped to databases cannot use it.',
+  },
   ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },
   ARC_ERR_CONFLICT: { status: 409, summary: 'The operation is already running (one profile at a time).' },

@@ -255,7 +255,7 @@ async function serve(auth: AuthService): Promise<{ url: string; close: () => Pro
     const match = router.match(req.method ?? 'GET', url.pathname);
     if (match.kind !== 'found') return sendJson(res, 404, { error: 'not found' });
     const route = match.route as Route;
-    const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now() };
+    const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now(), principal: null };
     void Promise.resolve(auth.check(req.headers, context.rawQuery, route.permission))
       .then(async (outcome) => {
         if (!outcome.ok) return sendJson(res, outcome.status, { success: false, error: outcome.error });

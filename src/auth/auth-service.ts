@@ -21,6 +21,8 @@ export interface Principal {
   readonly tokenId: number;
   readonly name: string;
   readonly permissions: ReadonlySet<Permission>;
+  /** The databases the token is confined to; null: every database. See database-scope.ts. */
+  readonly databases: ReadonlySet<string> | null;
   /** The token's metadata when it was verified (last_used_at may lag). */
   readonly info: TokenInfo;
 }
@@ -339,7 +341,7 @@ function decide(principal: Principal, required: Exclude<RoutePermission, 'public
 }
 
 function toPrincipal(info: TokenInfo): Principal {
-  return { tokenId: info.id, name: info.name, permissions: new Set(info.permissions), info };
+  return { tokenId: info.id, name: info.name, permissions: new Set(info.permissions), databases: info.databases === null ? null : new Set(info.databases), info };
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import duckdbApi from '@duckdb/node-api';
+import { isValidDatabaseName } from '../ingest/names.js';
 
 type DuckDBConnection = Awaited<ReturnType<InstanceType<typeof duckdbApi.DuckDBInstance>['connect']>>;
 type DuckDBInstance = InstanceType<typeof duckdbApi.DuckDBInstance>;
@@ -40,6 +41,8 @@ export interface TokenInfo {
   readonly lastUsedAt: Date | null;
   readonly enabled: boolean;
   readonly expiresAt: Date | null;
+  /** The databases the token may reach (sorted); null: every database (Arc's tokens, and the default). */
+  readonly databases: readonly string[] | null;
 }
 
 /** A refused token operation; `status` and `message` are what Arc answers (`message` verbatim). */
@@ -57,12 +60,16 @@ export interface CreateTokenInput {
   permissions?: readonly string[];
   /** A Go duration ("24h", "90m") or whole days ("7d"); omitted: never expires. */
   expiresIn?: string;
+  /** Omitted: every database. Otherwise a non-empty list of database names the token is confined to. */
+  databases?: readonly string[];
 }
 
 export interface UpdateTokenInput {
   name?: string;
   description?: string;
   permissions?: readonly string[];
+  /** A new non-empty list; null lifts the scope (every database). */
+  databases?: readonly string[] | null;
   /** Counted from now, like at creation. */
   expiresIn?: string;
 }
@@ -151,6 +158,21 @@ export function parsePermissions(values: readonly string[]): Permission[] {
   return PERMISSIONS.filter((permission) => values.includes(permission));
 }
 
+/**
+ * Validates a token's database scope: a non-empty list of names that follow the database naming
+ * rule; duplicates are dropped and the result is sorted. An empty list would be a token that can
+ * reach nothing, which is almost certainly a mistake (a missing list means every database).
+ */
+export function parseDatabases(values: readonly string[]): string[] {
+  if (values.length === 0) throw new TokenStoreError(400, 'databases must list at least one database (omit it for every database)');
+  for (const value of values) {
+    if (!isValidDatabaseName(value)) {
+      throw new TokenStoreError(400, `Invalid database name in databases: ${JSON.stringify(value)}: must start with a letter and contain only alphanumeric characters, underscores, or hyphens (max 64 characters)`);
+    }
+  }
+  return [...new Set(values)].sort();
+}
+
 const GO_UNIT_NANOS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /**
@@ -193,11 +215,15 @@ const SCHEMA = [
     created_at TIMESTAMP NOT NULL,
     last_used_at TIMESTAMP,
     enabled BOOLEAN NOT NULL DEFAULT true,
-    expires_at TIMESTAMP
+    expires_at TIMESTAMP,
+    databases VARCHAR
   )`,
+  // Stores made before tokens had database scopes: the column is added, NULL (every database) for
+  // every existing token, so they keep working exactly as before.
+  `ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS databases VARCHAR`,
 ];
 
-const INFO_COLUMNS = 'id, name, description, permissions, created_at, last_used_at, enabled, expires_at';
+const INFO_COLUMNS = 'id, name, description, permissions, created_at, last_used_at, enabled, expires_at, databases';
 
 /** Timestamps are bound as µs since the epoch; DuckDB stores them as UTC TIMESTAMP. */
 const AT = (placeholder: string) => `make_timestamp(${placeholder}::BIGINT)`;
@@ -274,7 +300,7 @@ export class TokenStore {
     const created = await this.exclusive(async () => {
       const count = await this.rows(`SELECT count(*) AS n FROM api_tokens`);
       if (Number(count[0]!.n) > 0) return null;
-      return this.insert({ name: 'admin', description, permissions: ADMIN_PERMISSIONS, expiresAt: null }, hash, lookupKey(secret));
+      return this.insert({ name: 'admin', description, permissions: ADMIN_PERMISSIONS, expiresAt: null, databases: null }, hash, lookupKey(secret));
     });
     return created ? [{ name: 'admin', id: created.id, token: secret }] : [];
   }
@@ -283,11 +309,12 @@ export class TokenStore {
     const name = requireName(input.name);
     const permissions = input.permissions === undefined ? DEFAULT_PERMISSIONS : parsePermissions(input.permissions);
     const expiresAt = this.expiry(input.expiresIn, "Invalid expires_in format. Use duration like '24h' or '7d'");
+    const databases = input.databases === undefined ? null : parseDatabases(input.databases);
     const token = generateToken();
     const hash = await hashToken(token, this.iterations);
     const info = await this.exclusive(async () => {
       await this.checkNameFree(name, null);
-      return this.insert({ name, description: input.description ?? '', permissions, expiresAt }, hash, lookupKey(token));
+      return this.insert({ name, description: input.description ?? '', permissions, expiresAt, databases }, hash, lookupKey(token));
     });
     return { token, info };
   }
@@ -311,6 +338,7 @@ export class TokenStore {
     if (name !== undefined) sets.push(`name = $${values.push(name)}`);
     if (input.description !== undefined) sets.push(`description = $${values.push(input.description)}`);
     if (input.permissions !== undefined) sets.push(`permissions = $${values.push(parsePermissions(input.permissions).join(','))}`);
+    if (input.databases !== undefined) sets.push(`databases = $${values.push(input.databases === null ? null : parseDatabases(input.databases).join(','))}::VARCHAR`);
     const expiresAt = this.expiry(input.expiresIn, 'Invalid expires_in format');
     if (expiresAt !== null) sets.push(`expires_at = ${AT(`$${values.push(expiresAt.getTime() * 1000)}`)}`);
     return this.exclusive(async () => {
@@ -388,7 +416,7 @@ export class TokenStore {
     const id = await this.exclusive(async () => {
       if (current) {
         const id = Number(current.id);
-        await this.rows(`UPDATE api_tokens SET hash = $2, lookup = $3, enabled = true, expires_at = NULL, permissions = $4 WHERE id = $1`, [
+        await this.rows(`UPDATE api_tokens SET hash = $2, lookup = $3, enabled = true, expires_at = NULL, databases = NULL, permissions = $4 WHERE id = $1`, [
           id, hash, lookup, ADMIN_PERMISSIONS.join(','),
         ]);
         this.unindex(id);
@@ -396,20 +424,24 @@ export class TokenStore {
         return id;
       }
       const description = `Recovery admin token added via ${FORCE_BOOTSTRAP_VARIABLE}`;
-      return (await this.insert({ name: 'arc-recovery', description, permissions: ADMIN_PERMISSIONS, expiresAt: null }, hash, lookup)).id;
+      return (await this.insert({ name: 'arc-recovery', description, permissions: ADMIN_PERMISSIONS, expiresAt: null, databases: null }, hash, lookup)).id;
     });
     return { name: 'arc-recovery', id, token: secret };
   }
 
   private async insert(
-    fields: { name: string; description: string; permissions: readonly Permission[]; expiresAt: Date | null },
+    fields: { name: string; description: string; permissions: readonly Permission[]; expiresAt: Date | null; databases: readonly string[] | null },
     hash: string,
     lookup: string,
   ): Promise<TokenInfo> {
     const rows = await this.rows(
-      `INSERT INTO api_tokens (name, description, hash, lookup, permissions, created_at, enabled, expires_at)
-       VALUES ($1, $2, $3, $4, $5, ${AT('$6')}, true, ${AT('$7')}) RETURNING ${INFO_COLUMNS}`,
-      [fields.name, fields.description, hash, lookup, fields.permissions.join(','), this.now() * 1000, fields.expiresAt === null ? null : fields.expiresAt.getTime() * 1000],
+      `INSERT INTO api_tokens (name, description, hash, lookup, permissions, created_at, enabled, expires_at, databases)
+       VALUES ($1, $2, $3, $4, $5, ${AT('$6')}, true, ${AT('$7')}, $8::VARCHAR) RETURNING ${INFO_COLUMNS}`,
+      [
+        fields.name, fields.description, hash, lookup, fields.permissions.join(','), this.now() * 1000,
+        fields.expiresAt === null ? null : fields.expiresAt.getTime() * 1000,
+        fields.databases === null ? null : fields.databases.join(','),
+      ],
     );
     const info = toInfo(rows[0]!);
     this.index(info.id, lookup);
@@ -528,5 +560,6 @@ function toInfo(row: Record<string, unknown>): TokenInfo {
     lastUsedAt: (row.last_used_at as Date | null) ?? null,
     enabled: row.enabled === true,
     expiresAt: (row.expires_at as Date | null) ?? null,
+    databases: typeof row.databases === 'string' && row.databases !== '' ? row.databases.split(',') : null,
   };
 }

@@ -129,7 +129,7 @@ async function fakeServer(space: Workspace): Promise<{ auth: AuthService; adminT
     const match = router.match(req.method ?? 'GET', url.pathname);
     if (match.kind !== 'found') return sendJson(res, 404, { error: `Cannot ${req.method} ${url.pathname}` });
     const route = match.route as Route;
-    const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now() };
+    const context = { req, res, path: url.pathname, rawQuery: url.search.slice(1), params: match.params, startedAt: performance.now(), principal: null };
     void Promise.resolve(auth.check(req.headers, context.rawQuery, route.permission))
       .then(async (outcome) => (outcome.ok ? route.handler(context) : sendJson(res, outcome.status, { success: false, error: outcome.error })))
       .catch((err: unknown) => sendJson(res, 500, { error: (err as Error).message }));

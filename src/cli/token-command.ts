@@ -7,7 +7,7 @@ import { readServerInfo } from '../server/arc-server.js';
 import { isProcessAlive } from '../storage/directory-lock.js';
 import { tokenInfoJson, type TokenInfoJson } from '../server/auth-routes.js';
 
-export const TOKEN_HELP = `usage: arc token create --name NAME [--description TEXT] [--permissions read,write] [--expires-in 7d]
+export const TOKEN_HELP = `usage: arc token create --name NAME [--description TEXT] [--permissions read,write] [--expires-in 7d] [--databases a,b]
        arc token list [--json]
        arc token revoke ID
        arc token rotate ID
@@ -26,6 +26,9 @@ through the server's token API instead, with an admin token (--token or ARC_TOKE
   --description TEXT   (create)
   --permissions LIST   (create) comma-separated: read, write, delete, admin (default read,write)
   --expires-in SPAN    (create) 24h, 90m, 7d, ... (default: never)
+  --databases LIST     (create) comma-separated databases the token is confined to, whatever its
+                       permissions (default: every database). A scoped token cannot use routes that
+                       span every database (backups, token management, flush, profile).
   --json               (list) the tokens as JSON
   --data DIR           storage root a running server is recorded in (default storage.local_path)
   --url URL            talk to the server at URL, whatever the data directory says
@@ -44,7 +47,7 @@ export interface TokenCommandIo {
 /** What create, list, rotate, revoke and delete need, from the store file or from a server. */
 interface TokenBackend {
   readonly description: string;
-  create(input: { name: string; description?: string; permissions?: string[]; expiresIn?: string }): Promise<{ token: string; info: TokenInfoJson | null }>;
+  create(input: { name: string; description?: string; permissions?: string[]; expiresIn?: string; databases?: string[] }): Promise<{ token: string; info: TokenInfoJson | null }>;
   list(): Promise<TokenInfoJson[]>;
   rotate(id: number): Promise<string>;
   revoke(id: number): Promise<void>;
@@ -75,6 +78,7 @@ export async function token(argv: string[], ioOverrides: Partial<TokenCommandIo>
         description: { type: 'string' },
         permissions: { type: 'string' },
         'expires-in': { type: 'string' },
+        databases: { type: 'string' },
         json: { type: 'boolean', default: false },
         data: { type: 'string' },
         url: { type: 'string' },
@@ -125,7 +129,7 @@ export async function token(argv: string[], ioOverrides: Partial<TokenCommandIo>
   }
 }
 
-type Values = { name?: string; description?: string; permissions?: string; 'expires-in'?: string; json?: boolean; data?: string; url?: string; token?: string; config?: string };
+type Values = { name?: string; description?: string; permissions?: string; 'expires-in'?: string; databases?: string; json?: boolean; data?: string; url?: string; token?: string; config?: string };
 
 function checkUsage(subcommand: Subcommand, rest: string[], name: string | undefined): string | null {
   if (subcommand === 'create') {
@@ -145,10 +149,12 @@ async function run(subcommand: Subcommand, rest: string[], values: Values, backe
       if (values.description !== undefined) input.description = values.description;
       if (values.permissions !== undefined) input.permissions = values.permissions.split(',').map((p) => p.trim()).filter((p) => p !== '');
       if (values['expires-in'] !== undefined) input.expiresIn = values['expires-in'];
+      if (values.databases !== undefined) input.databases = values.databases.split(',').map((d) => d.trim()).filter((d) => d !== '');
       const created = await backend.create(input);
       io.stdout(`${created.token}\n`);
       const info = created.info;
-      const what = info ? `token ${info.id} '${info.name}' (${describePermissions(info.permissions)}${info.expires_at ? `, expires ${info.expires_at}` : ''})` : `token '${values.name}'`;
+      const scope = info?.databases ? `, databases ${info.databases.join(',')}` : '';
+      const what = info ? `token ${info.id} '${info.name}' (${describePermissions(info.permissions)}${scope}${info.expires_at ? `, expires ${info.expires_at}` : ''})` : `token '${values.name}'`;
       io.stderr(`created ${what} ${backend.description}; store it now, it cannot be shown again\n`);
       return;
     }
@@ -252,6 +258,7 @@ function httpBackend(url: string, adminToken: string | undefined, where = `(${ur
       if (input.description !== undefined) body.description = input.description;
       if (input.permissions !== undefined) body.permissions = input.permissions;
       if (input.expiresIn !== undefined) body.expires_in = input.expiresIn;
+      if (input.databases !== undefined) body.databases = input.databases;
       const created = await call('POST', '/api/v1/auth/tokens', body);
       // Arc's answer has no id; names are unique, so the list finds it (best effort).
       const info = (await list().catch(() => [])).find((t) => t.name === input.name) ?? null;
@@ -267,11 +274,12 @@ function httpBackend(url: string, adminToken: string | undefined, where = `(${ur
 
 export function formatTokenTable(tokens: readonly TokenInfoJson[]): string {
   if (tokens.length === 0) return 'no tokens\n';
-  const header = ['ID', 'NAME', 'PERMISSIONS', 'ENABLED', 'EXPIRES', 'LAST USED', 'CREATED', 'DESCRIPTION'];
+  const header = ['ID', 'NAME', 'PERMISSIONS', 'DATABASES', 'ENABLED', 'EXPIRES', 'LAST USED', 'CREATED', 'DESCRIPTION'];
   const rows = tokens.map((t) => [
     String(t.id),
     t.name,
     describePermissions(t.permissions),
+    t.databases ? t.databases.join(',') : 'all',
     t.enabled ? 'yes' : 'no (revoked)',
     t.expires_at ?? 'never',
     t.last_used_at ?? '-',

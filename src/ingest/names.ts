@@ -4,6 +4,10 @@ const DATABASE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const MEASUREMENT_NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,127}$/;
 export const DEFAULT_DATABASE = 'default';
 
+export function isValidDatabaseName(name: string): boolean {
+  return DATABASE_NAME.test(name);
+}
+
 /** arc-spec §5 step 5: `^[A-Za-z][A-Za-z0-9_-]{0,63}$`. */
 export function checkDatabaseName(name: string): void {
   if (!DATABASE_NAME.test(name)) {

@@ -14,6 +14,12 @@ export interface ExecuteRequest {
   idPrefix: 'cq-exec-' | 'cq-sched-';
 }
 
+/**
+ * A token's database scope (see src/auth/database-scope.ts): called with databases a CQ writes to
+ * or reads from, throws to refuse. Absent: every database.
+ */
+export type DatabaseAuthorizer = (databases: readonly string[]) => void;
+
 /** Listener for definition changes (the scheduler re-arms on every create, update and delete). */
 export type ChangeListener = () => void;
 
@@ -53,9 +59,9 @@ export class ContinuousQueryService {
     return cq;
   }
 
-  async create(body: unknown): Promise<ContinuousQuery> {
+  async create(body: unknown, authorize?: DatabaseAuthorizer): Promise<ContinuousQuery> {
     const fields = checkFields(body);
-    await this.checkQuery(fields.query, fields.database);
+    await this.checkQuery(fields.query, fields.database, authorize);
     if (this.stores.queries.list().some((cq) => cq.name === fields.name)) {
       throw new ArcError('ARC_ERR_CQ_EXISTS', `Continuous query with name '${fields.name}' already exists`, { field: 'name' });
     }
@@ -73,10 +79,10 @@ export class ContinuousQueryService {
     return cq;
   }
 
-  async update(id: number, body: unknown): Promise<ContinuousQuery> {
-    this.get(id);
+  async update(id: number, body: unknown, authorize?: DatabaseAuthorizer): Promise<ContinuousQuery> {
+    authorize?.([this.get(id).database]);
     const fields = checkFields(body);
-    await this.checkQuery(fields.query, fields.database);
+    await this.checkQuery(fields.query, fields.database, authorize);
     if (this.stores.queries.list().some((cq) => cq.name === fields.name && cq.id !== id)) {
       throw new ArcError('ARC_ERR_CQ_EXISTS', `Continuous query with name '${fields.name}' already exists`, { field: 'name' });
     }
@@ -84,6 +90,12 @@ export class ContinuousQueryService {
     if (!updated) throw new ArcError('ARC_ERR_CQ_NOT_FOUND', 'Continuous query not found', { id });
     this.listener();
     return updated;
+  }
+
+  /** Refuses (through `authorize`) when the CQ writes to or reads from a database outside the caller's scope. */
+  async checkAccess(id: number, authorize: DatabaseAuthorizer): Promise<void> {
+    const cq = this.get(id);
+    await this.checkQuery(cq.query, cq.database, authorize);
   }
 
   /** Removes the definition and its history; the destination's rows stay (as in Arc). */
@@ -221,10 +233,12 @@ export class ContinuousQueryService {
   }
 
   /** The SQL validator of /api/v1/query on the query with sample times (Arc's `invalid query: …`). */
-  private async checkQuery(query: string, database: string): Promise<void> {
+  private async checkQuery(query: string, database: string, authorize?: DatabaseAuthorizer): Promise<void> {
+    // The destination (and source) measurement lives in `database`; the query may read others (db.table).
+    authorize?.([database]);
     const sample = substituteWindow(query, Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1, 1));
     try {
-      const open = await this.queries.open({ sql: `EXPLAIN ${sample}`, database, headerDatabase: false });
+      const open = await this.queries.open({ sql: `EXPLAIN ${sample}`, database, headerDatabase: false, ...(authorize ? { authorize } : {}) });
       await open.close();
     } catch (err) {
       if (err instanceof ArcError && err.code === 'ARC_ERR_BAD_QUERY') throw new ArcError('ARC_ERR_BAD_REQUEST', `invalid query: ${err.message}`, { field: 'query' });

@@ -24,6 +24,11 @@ export interface QueryInput {
   database: string;
   /** Whether x-arc-database was sent (Arc then refuses db.table names). */
   headerDatabase: boolean;
+  /**
+   * Called with the database of every table the statement references (joins, subqueries and CTEs
+   * included) before anything is read; throws to refuse the query. Absent: every database.
+   */
+  authorize?: (databases: readonly string[]) => void;
 }
 
 /** Per table of a query: where its rows came from. Sent back with `x-arc-profile: true`. */
@@ -55,6 +60,8 @@ const PREPARED_CACHE_SIZE = 512;
 /** What a SQL text becomes once, whatever the files hold: reused for every run of the same text. */
 interface PreparedQuery {
   tables: Array<{ database: string; measurement: string }>;
+  /** See QueryPlan.unknownSource. */
+  unknownSource: string | null;
   /** The statement as DuckDB prints it, each table replaced by a call of `placeholders[k]`. */
   template: string;
   placeholders: string[];
@@ -93,6 +100,12 @@ export class QueryService {
   async open(input: QueryInput): Promise<OpenQuery> {
     const started = performance.now();
     const prepared = await this.prepare(input);
+    if (input.authorize) {
+      if (prepared.unknownSource !== null) {
+        throw new ArcError('ARC_ERR_DATABASE_FORBIDDEN', `cannot tell which databases this statement reads (a ${prepared.unknownSource} source); a token scoped to databases cannot run it`);
+      }
+      input.authorize(prepared.tables.map((table) => table.database));
+    }
     const times = prepared.literalTimes ?? (prepared.timesSql ? await this.evaluateTimes(prepared.timesSql, prepared.conditions.length) : []);
     const bounds = boundsOf(prepared.conditions, times, BOUND_MARGIN_US);
 
@@ -221,6 +234,7 @@ export class QueryService {
     const literal = timesSql !== null && conditions.every((c) => c.literal);
     const prepared: PreparedQuery = {
       tables: plan.tables.map((t) => ({ database: t.database, measurement: t.measurement })),
+      unknownSource: plan.unknownSource,
       template,
       placeholders,
       conditions,

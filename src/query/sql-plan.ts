@@ -32,7 +32,16 @@ export interface TimeCondition {
 export interface QueryPlan {
   tables: TableReference[];
   conditions: TimeCondition[];
+  /**
+   * A FROM item of a kind this planner does not know (a newer DuckDB's table reference): it may
+   * read data that `tables` does not list, so a token scoped to databases must not run the
+   * statement (fail closed). Null when every FROM item is understood.
+   */
+  unknownSource: string | null;
 }
+
+/** The FROM items the walk understands: everything they read is a BASE_TABLE somewhere beneath them, or no table at all. */
+const KNOWN_FROM_ITEMS = new Set(['BASE_TABLE', 'JOIN', 'SUBQUERY', 'TABLE_FUNCTION', 'EXPRESSION_LIST', 'EMPTY', 'SHOW_REF', 'PIVOT']);
 
 /** Table functions user SQL may call; everything else (file readers, `query()`) is refused. */
 const ALLOWED_TABLE_FUNCTIONS = new Set(['range', 'generate_series', 'unnest', 'json_each', 'json_tree']);
@@ -64,7 +73,12 @@ const FLIPPED: Record<TimeOperator, TimeOperator> = { gt: 'lt', ge: 'le', lt: 'g
  * @param headerDatabase whether x-arc-database was sent: Arc then refuses `db.table` names
  */
 export function planQuery(statement: AstNode, database: string, headerDatabase: boolean): QueryPlan {
-  const plan: QueryPlan = { tables: [], conditions: [] };
+  const plan: QueryPlan = { tables: [], conditions: [], unknownSource: null };
+  const checkFromItem = (item: unknown): void => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) return;
+    const type = String((item as AstNode).type ?? '');
+    if (!KNOWN_FROM_ITEMS.has(type)) plan.unknownSource ??= type;
+  };
   const references = new Map<AstNode, TableReference>();
 
   const visit = (value: unknown, ctes: ReadonlySet<string>): void => {
@@ -88,6 +102,11 @@ export function planQuery(statement: AstNode, database: string, headerDatabase: 
       return;
     }
     if (node.type === 'TABLE_FUNCTION') checkTableFunction(node);
+    if (node.type === 'SELECT_NODE') checkFromItem(node.from_table);
+    else if (node.type === 'JOIN') {
+      checkFromItem(node.left);
+      checkFromItem(node.right);
+    } else if (node.type === 'PIVOT') checkFromItem(node.source);
     if (node.class === 'FUNCTION' && typeof node.function_name === 'string' && INTERNAL_SCALARS.has(node.function_name.toLowerCase())) {
       throw new ArcError('ARC_ERR_BAD_QUERY', `Function not allowed in user SQL: ${node.function_name.toLowerCase()}() reads server settings or environment`);
     }

@@ -17,6 +17,8 @@ export interface TokenInfoJson {
   last_used_at?: string;
   enabled: boolean;
   expires_at: string | null;
+  /** Only on a token scoped to databases (beyond Arc); absent: every database. */
+  databases?: string[];
 }
 
 export function tokenInfoJson(info: TokenInfo): TokenInfoJson {
@@ -29,6 +31,7 @@ export function tokenInfoJson(info: TokenInfo): TokenInfoJson {
     ...(info.lastUsedAt !== null ? { last_used_at: rfc3339(info.lastUsedAt) } : {}),
     enabled: info.enabled,
     expires_at: info.expiresAt === null ? null : rfc3339(info.expiresAt),
+    ...(info.databases !== null ? { databases: [...info.databases] } : {}),
   };
 }
 
@@ -39,7 +42,8 @@ export function tokenInfoJson(info: TokenInfo): TokenInfoJson {
 export function authRoutes(auth: AuthService): Route[] {
   const admin = (method: Route['method'], path: string, handle: (auth: AuthService, context: RequestContext) => Promise<void>): Route => {
     const handler: Handler = (context) => handle(auth, context);
-    return { method, path, envelope: 'plain', permission: 'admin', handler };
+    // A scoped admin could otherwise mint itself a token without a scope.
+    return { method, path, envelope: 'plain', permission: 'admin', allDatabases: 'token management', handler };
   };
   return [
     { method: 'GET', path: '/api/v1/auth/verify', envelope: 'plain', permission: 'public', handler: (context) => verifyToken(auth, context) },
@@ -76,7 +80,10 @@ export async function listTokens(auth: AuthService, { res }: RequestContext): Pr
   sendJson(res, 200, { success: true, tokens, count: tokens.length });
 }
 
-/** POST /api/v1/auth/tokens `{"name", "description"?, "permissions"?, "expires_in"?}` -> 201 with the plaintext, once. */
+/**
+ * POST /api/v1/auth/tokens `{"name", "description"?, "permissions"?, "expires_in"?, "databases"?}` -> 201
+ * with the plaintext, once. `databases` (beyond Arc) confines the token to those databases.
+ */
 export async function createToken(auth: AuthService, context: RequestContext): Promise<void> {
   const body = await readJsonObject(context);
   if (body === null) return;
@@ -85,11 +92,13 @@ export async function createToken(auth: AuthService, context: RequestContext): P
   await answer(context, async () => {
     // Arc reads an empty expires_in at creation as "never expires" (on update it is an error).
     if (fields.expiresIn === '') delete fields.expiresIn;
-    const created = await auth.createToken({ ...fields, name: fields.name ?? '' });
+    const { databases, ...rest } = fields;
+    const created = await auth.createToken({ ...rest, name: fields.name ?? '', ...(databases ? { databases } : {}) });
     sendJson(context.res, 201, {
       success: true,
       token: created.token,
       message: 'Token created successfully. Store this token securely - it cannot be retrieved again.',
+      ...(created.info.databases !== null ? { databases: created.info.databases } : {}),
     });
   });
 }
@@ -105,7 +114,7 @@ export async function getToken(auth: AuthService, context: RequestContext): Prom
   sendJson(context.res, 200, { success: true, token: tokenInfoJson(info) });
 }
 
-/** PATCH /api/v1/auth/tokens/:id: any of name, description, permissions, expires_in. */
+/** PATCH /api/v1/auth/tokens/:id: any of name, description, permissions, expires_in, databases (null: every database). */
 export async function updateToken(auth: AuthService, context: RequestContext): Promise<void> {
   const id = tokenId(context);
   if (id === null) return;
@@ -208,6 +217,8 @@ interface RequestFields {
   description?: string;
   permissions?: string[];
   expiresIn?: string;
+  /** null only from PATCH `"databases": null` (lift the scope). */
+  databases?: string[] | null;
 }
 
 /** The token fields of a request body, type-checked; JSON null means "not given" as in Arc. Null after answering 400. */
@@ -229,6 +240,15 @@ function requestFields(body: Record<string, unknown>, context: RequestContext): 
       return null;
     }
     fields.permissions = permissions;
+  }
+  const databases = body.databases;
+  if (databases === null && context.req.method === 'PATCH') fields.databases = null;
+  else if (databases !== undefined && databases !== null) {
+    if (!Array.isArray(databases) || !databases.every((d): d is string => typeof d === 'string')) {
+      failure(context, 400, 'Invalid request body: databases must be an array of database names');
+      return null;
+    }
+    fields.databases = databases;
   }
   return fields;
 }

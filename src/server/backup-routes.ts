@@ -24,7 +24,7 @@ export function backupRoutes(state: ServerState, version: string): Route[] {
     },
     (error) => state.log.error('backup failed', { error: error.message }),
   );
-  const admin = (method: Route['method'], routePath: string, handler: Route['handler']): Route => ({ method, path: routePath, envelope: 'plain', permission: 'admin', handler });
+  const admin = (method: Route['method'], routePath: string, handler: Route['handler']): Route => ({ method, path: routePath, envelope: 'plain', permission: 'admin', allDatabases: 'backup', handler });
   return [
     admin('POST', '/api/v1/backup', ({ res }) => {
       const { id } = manager.start();

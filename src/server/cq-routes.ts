@@ -1,10 +1,11 @@
+import { databaseAuthorizer, reachable, requireDatabase } from '../auth/database-scope.js';
 import { ArcError } from '../errors.js';
 import { lowerKeys } from '../lifecycle/cq-definitions.js';
 import type { CqScheduler } from '../lifecycle/cq-scheduler.js';
 import type { ContinuousQueryService } from '../lifecycle/cq-service.js';
 import { readJsonBody } from './body.js';
 import { sendJson } from './respond.js';
-import type { Route } from './router.js';
+import type { RequestContext, Route } from './router.js';
 
 /** RFC 3339 with a required offset or Z, as Go's time.RFC3339 parses it. */
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
@@ -17,25 +18,29 @@ export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler
   const base = '/api/v1/continuous_queries';
   const route = (method: Route['method'], path: string, handler: Route['handler']): Route => ({ method, path, envelope: 'plain', permission: 'admin', handler });
   return [
-    route('POST', base, async (context) => sendJson(context.res, 201, await service.create(await readJsonBody(context, true)))),
-    route('GET', base, ({ res, rawQuery }) => {
+    // A token scoped to databases sees and changes only CQs of its databases, and a CQ it creates,
+    // updates or runs may read only from them.
+    route('POST', base, async (context) => sendJson(context.res, 201, await service.create(await readJsonBody(context, true), databaseAuthorizer(context.principal)))),
+    route('GET', base, ({ res, rawQuery, principal }) => {
       const query = new URLSearchParams(rawQuery);
       const active = query.get('is_active');
-      const list = service.list(query.get('database') || null, active === null || active === '' ? null : active === 'true');
+      const list = reachable(principal, service.list(query.get('database') || null, active === null || active === '' ? null : active === 'true'), (cq) => cq.database);
       sendJson(res, 200, list.length === 0 ? null : list);
     }),
-    route('GET', `${base}/:id`, ({ res, params }) => sendJson(res, 200, service.get(idOf(params.id)))),
+    route('GET', `${base}/:id`, ({ res, params, principal }) => sendJson(res, 200, reachableCq(service, idOf(params.id), principal))),
     route('PUT', `${base}/:id`, async (context) => {
       const id = idOf(context.params.id);
       const body = await readJsonBody(context, true);
-      sendJson(context.res, 200, await service.update(id, body));
+      sendJson(context.res, 200, await service.update(id, body, databaseAuthorizer(context.principal)));
     }),
-    route('DELETE', `${base}/:id`, async ({ res, params }) => {
-      await service.remove(idOf(params.id));
+    route('DELETE', `${base}/:id`, async ({ res, params, principal }) => {
+      await service.remove(reachableCq(service, idOf(params.id), principal).id);
       sendJson(res, 200, { message: 'Continuous query deleted successfully' });
     }),
     route('POST', `${base}/:id/execute`, async (context) => {
       const id = idOf(context.params.id);
+      const authorize = databaseAuthorizer(context.principal);
+      if (authorize) await service.checkAccess(id, authorize);
       const body = lowerKeys(((await readJsonBody(context, false)) ?? {}) as Record<string, unknown>);
       if (body.dry_run !== undefined && body.dry_run !== null && typeof body.dry_run !== 'boolean') {
         throw new ArcError('ARC_ERR_BAD_REQUEST', 'Invalid request body: dry_run must be a boolean', { field: 'dry_run' });
@@ -45,8 +50,8 @@ export function cqRoutes(service: ContinuousQueryService, scheduler: CqScheduler
       const endMs = timeOf(body.end_time, 'end_time');
       sendJson(context.res, 200, await service.execute(id, { startMs, endMs, dryRun: body.dry_run === true, idPrefix: 'cq-exec-' }));
     }),
-    route('GET', `${base}/:id/executions`, ({ res, params, rawQuery }) => {
-      const id = idOf(params.id);
+    route('GET', `${base}/:id/executions`, ({ res, params, rawQuery, principal }) => {
+      const id = reachableCq(service, idOf(params.id), principal).id;
       const limitText = new URLSearchParams(rawQuery).get('limit');
       const limit = limitText === null ? 50 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1) throw new ArcError('ARC_ERR_BAD_REQUEST', `limit must be a positive integer; got ${JSON.stringify(limitText)}`, { field: 'limit' });
@@ -70,6 +75,13 @@ export function cqSchedulerAbsentRoutes(): Route[] {
       },
     },
   ];
+}
+
+/** The CQ, when the request's token may reach its database (404 first for an unknown id, then 403). */
+function reachableCq(service: ContinuousQueryService, id: number, principal: RequestContext['principal']) {
+  const cq = service.get(id);
+  requireDatabase(principal, cq.database);
+  return cq;
 }
 
 function idOf(text: string | undefined): number {

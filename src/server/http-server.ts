@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { AuthService } from '../auth/auth-service.js';
+import type { AuthService, Principal } from '../auth/auth-service.js';
+import { requireAllDatabases } from '../auth/database-scope.js';
 import type { ArcConfig } from '../config/config.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -45,6 +46,7 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
   }
   const match = router.match(method, path);
   const rawQuery = queryAt < 0 ? '' : url.slice(queryAt + 1);
+  let principal: Principal | null = null;
   try {
     if (auth !== null) {
       // Before the body is read; an unknown route needs a valid token too (Arc: 401 before 404).
@@ -59,13 +61,15 @@ async function dispatch(router: Router, log: Logger, metrics: ServerMetrics, aut
           sendJson(res, outcome.status, { success: false, error: outcome.error, code });
           return;
         }
+        principal = outcome.principal;
       }
     }
     if (match.kind === 'none') throw new ArcError('ARC_ERR_NOT_FOUND', `Cannot ${method} ${path}`);
     if (match.kind === 'wrong-method') {
       throw new ArcError('ARC_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', {}, { Allow: match.allowed.join(', ') });
     }
-    await match.route.handler({ req, res, path, rawQuery, params: match.params, startedAt: started });
+    if (match.route.allDatabases !== undefined) requireAllDatabases(principal, match.route.allDatabases);
+    await match.route.handler({ req, res, path, rawQuery, params: match.params, startedAt: started, principal });
     if (metrics.timings) metrics.httpLatency(match.route.path).observeMs(performance.now() - started);
   } catch (err) {
     const error = err instanceof ArcError ? err : internalError(err, log, method, path);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { requireDatabase } from '../auth/database-scope.js';
 import { ArcError, formatSize } from '../errors.js';
 import { importCsv, type CsvImportOptions } from '../import/csv-import.js';
 import { uploadedFile } from '../import/file-input.js';
@@ -85,6 +86,7 @@ async function runImport(state: ServerState, stats: ImportStats, context: Reques
   const { req, res } = context;
   const query = new URLSearchParams(context.rawQuery);
   const database = databaseOf(context, query);
+  requireDatabase(context.principal, database);
   const importer = importerFor(state, format, query);
   const limit = state.config.import.maxFileSize;
   const declared = Number(req.headers['content-length'] ?? '-1');

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { canReach, databaseAuthorizer, reachable, requireDatabase } from '../auth/database-scope.js';
+import type { Principal } from '../auth/auth-service.js';
 import { chunkJsonColumns } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import { DEFAULT_DATABASE, checkDatabaseName } from '../ingest/names.js';
@@ -16,17 +18,22 @@ import type { ServerState } from './server-state.js';
 const MAX_QUERY_BODY = 1024 * 1024;
 const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);
 
-/** The request's database for bare table names, and whether the header was sent (arc-spec §9). */
-function queryDatabase(context: RequestContext): { database: string; headerDatabase: boolean } {
+/**
+ * The request's database for bare table names, whether the header was sent (arc-spec §9), and the
+ * token's database scope, which the query service applies to every table the statement references.
+ */
+function queryDatabase(context: RequestContext): Pick<QueryInput, 'database' | 'headerDatabase' | 'authorize'> {
+  const authorize = databaseAuthorizer(context.principal);
+  const scope = authorize ? { authorize } : {};
   const header = context.req.headers['x-arc-database'];
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!value) return { database: DEFAULT_DATABASE, headerDatabase: false };
+  if (!value) return { database: DEFAULT_DATABASE, headerDatabase: false, ...scope };
   try {
     checkDatabaseName(value);
   } catch (err) {
     throw new ArcError('ARC_ERR_BAD_QUERY', `invalid x-arc-database header: ${(err as Error).message}`);
   }
-  return { database: value, headerDatabase: true };
+  return { database: value, headerDatabase: true, ...scope };
 }
 
 async function sqlOf(context: RequestContext): Promise<string> {
@@ -42,16 +49,21 @@ async function sqlOf(context: RequestContext): Promise<string> {
   return sql;
 }
 
-/** SHOW DATABASES / SHOW TABLES|MEASUREMENTS [FROM db] as Arc answers them, or null for other SQL. */
-function show(state: ServerState, sql: string, database: string): { columns: string[]; rows: unknown[][] } | null {
+/**
+ * SHOW DATABASES / SHOW TABLES|MEASUREMENTS [FROM db] as Arc answers them, or null for other SQL.
+ * A token scoped to databases sees only its databases in SHOW DATABASES, and SHOW TABLES of
+ * another database is refused.
+ */
+function show(state: ServerState, sql: string, database: string, principal: Principal | null): { columns: string[]; rows: unknown[][] } | null {
   const text = stripComments(sql).trim();
   if (/^SHOW\s+DATABASES\s*;?$/i.test(text)) {
-    return { columns: ['database'], rows: knownDatabases(state).map((name) => [name]) };
+    return { columns: ['database'], rows: reachable(principal, knownDatabases(state), (name) => name).map((name) => [name]) };
   }
   const tables = /^SHOW\s+(?:TABLES|MEASUREMENTS)(?:\s+FROM\s+("[^"]+"|'[^']+'|`[^`]+`|[^\s;]+))?\s*;?$/i.exec(text);
   if (!tables) return null;
   const target = tables[1] ? tables[1].replace(/^["'`]|["'`]$/g, '') : database;
   checkDatabaseName(target);
+  requireDatabase(principal, target);
   return { columns: ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'], rows: measurementsOf(state, target).map((m) => [m.database, m.measurement, m.storagePath, m.fileCount, m.totalBytes / 1048576]) };
 }
 
@@ -84,7 +96,7 @@ export async function queryJson(state: ServerState, context: RequestContext): Pr
 
 async function answerJson(state: ServerState, context: RequestContext, sql: string): Promise<void> {
   const input = { sql, ...queryDatabase(context) };
-  const shown = show(state, sql, input.database);
+  const shown = show(state, sql, input.database, context.principal);
   const timestamp = rfc3339(new Date());
   if (shown) {
     sendJson(context.res, 200, { success: true, columns: shown.columns, data: shown.rows, row_count: shown.rows.length, execution_time_ms: elapsed(context), timestamp });
@@ -135,7 +147,7 @@ export async function queryArrow(state: ServerState, context: RequestContext): P
   // Arc's order: body and SQL first, then the Arrow headers, then x-arc-database.
   const options = arrowOptions(context.req.headers);
   const input: QueryInput = { sql, ...queryDatabase(context) };
-  if (show(state, sql, input.database)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the Arrow endpoint; use /api/v1/query');
+  if (show(state, sql, input.database, context.principal)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the Arrow endpoint; use /api/v1/query');
   state.metrics.queries.value++;
   const query = await state.queries.open(input);
   try {
@@ -151,7 +163,7 @@ export async function queryMsgpack(state: ServerState, context: RequestContext):
   const timestamp = rfc3339(new Date());
   const sql = await sqlOf(context);
   const input = { sql, ...queryDatabase(context) };
-  const shown = show(state, sql, input.database);
+  const shown = show(state, sql, input.database, context.principal);
   if (shown) {
     const types = shown.columns.length === 1 ? ['utf8'] : ['utf8', 'utf8', 'utf8', 'int64', 'float64'];
     sendMsgpackTable(context.res, shown.columns, types, shown.rows, performance.now() - context.startedAt, rfc3339(new Date()));
@@ -175,12 +187,12 @@ export async function queryMsgpack(state: ServerState, context: RequestContext):
 export async function queryEstimate(state: ServerState, context: RequestContext): Promise<void> {
   const sql = await sqlOf(context);
   const input = { sql, ...queryDatabase(context) };
-  if (show(state, sql, input.database)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the estimate endpoint');
+  if (show(state, sql, input.database, context.principal)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the estimate endpoint');
   let query: OpenQuery;
   try {
     query = await state.queries.open({ ...input, sql: `SELECT COUNT(*) AS n FROM (${stripComments(sql).replace(/;\s*$/, '')}) AS t` });
   } catch (err) {
-    if (err instanceof ArcError && err.status === 400) throw err;
+    if (err instanceof ArcError && (err.status === 400 || err.code === 'ARC_ERR_DATABASE_FORBIDDEN')) throw err;
     // Arc: DuckDB failures are a 200 with success false.
     sendJson(context.res, 200, { success: false, estimated_rows: null, warning_level: 'error', execution_time_ms: elapsed(context), error: (err as Error).message });
     return;
@@ -204,6 +216,7 @@ export async function queryEstimate(state: ServerState, context: RequestContext)
 export function measurements(state: ServerState, context: RequestContext): void {
   const database = new URLSearchParams(context.rawQuery).get('database') ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
+  requireDatabase(context.principal, database);
   const list = measurementsOf(state, database).map((m) => ({
     database: m.database,
     measurement: m.measurement,
@@ -220,6 +233,7 @@ export async function queryMeasurement(state: ServerState, context: RequestConte
   const measurement = context.params.measurement!;
   const database = query.get('database') ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
+  requireDatabase(context.principal, database);
   const limit = Number(query.get('limit') ?? '100');
   if (!Number.isInteger(limit) || limit < 0 || limit > 1_000_000) throw new ArcError('ARC_ERR_BAD_QUERY', 'limit must be an integer between 0 and 1000000');
   const offset = Number(query.get('offset') ?? '0');
@@ -237,7 +251,7 @@ export async function queryMeasurement(state: ServerState, context: RequestConte
 
 /** GET /api/v1/databases */
 export function listDatabasesRoute(state: ServerState, context: RequestContext): void {
-  const databases = knownDatabases(state).map((name) => {
+  const databases = knownDatabases(state).filter((name) => canReach(context.principal, name)).map((name) => {
     const createdAt = databaseCreatedAt(state.root, name);
     return { name, measurement_count: measurementsOf(state, name).length, ...(createdAt ? { created_at: createdAt } : {}) };
   });
@@ -256,6 +270,7 @@ export async function createDatabase(state: ServerState, context: RequestContext
   if (typeof name !== 'string' || name === '') throw new ArcError('ARC_ERR_BAD_REQUEST', 'Database name is required');
   if (RESERVED_DATABASES.has(name.toLowerCase())) throw new ArcError('ARC_ERR_BAD_REQUEST', `Database name '${name}' is reserved`);
   checkDatabaseName(name);
+  requireDatabase(context.principal, name);
   if (knownDatabases(state).includes(name)) throw new ArcError('ARC_ERR_DATABASE_EXISTS', `Database '${name}' already exists`);
   const createdAt = rfc3339(new Date());
   fs.mkdirSync(path.join(state.root, name), { recursive: true });
@@ -265,12 +280,14 @@ export async function createDatabase(state: ServerState, context: RequestContext
 
 /** GET /api/v1/databases/:name */
 export function getDatabase(state: ServerState, context: RequestContext): void {
+  requireDatabase(context.principal, context.params.name!);
   const name = existingDatabase(state, context.params.name!);
   sendJson(context.res, 200, { name, measurement_count: measurementsOf(state, name).length });
 }
 
 /** GET /api/v1/databases/:name/measurements */
 export function databaseMeasurements(state: ServerState, context: RequestContext): void {
+  requireDatabase(context.principal, context.params.name!);
   const name = existingDatabase(state, context.params.name!);
   const list = measurementsOf(state, name).map((m) => ({ name: m.measurement }));
   sendJson(context.res, 200, { database: name, measurements: list, count: list.length });

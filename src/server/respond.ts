@@ -69,7 +69,7 @@ export function sendError(res: ServerResponse, error: ArcError, envelope: Envelo
       body = { success: false, error: error.message, code: error.code, ...error.details };
       break;
     case 'estimate':
-      body = { success: false, estimated_rows: null, warning_level: 'error', execution_time_ms: elapsed, error: error.message, code: error.code };
+      body = { success: false, estimated_rows: null, warning_level: 'error', execution_time_ms: elapsed, error: error.message, code: error.code, ...error.details };
       break;
   }
   sendJson(res, error.status, body, error.headers);

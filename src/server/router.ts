@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RoutePermission } from '../auth/auth-service.js';
+import type { Principal, RoutePermission } from '../auth/auth-service.js';
 import type { Envelope } from './respond.js';
 
 export interface RequestContext {
@@ -11,6 +11,8 @@ export interface RequestContext {
   params: Record<string, string>;
   /** performance.now() when the request was dispatched. */
   startedAt: number;
+  /** Who the request acts as; null on a public route or while authentication is off (every database reachable). */
+  principal: Principal | null;
 }
 
 export type Handler = (context: RequestContext) => void | Promise<void>;
@@ -24,6 +26,11 @@ export interface Route {
   handler: Handler;
   envelope: Envelope;
   permission: RoutePermission;
+  /**
+   * Set on routes that span every database (backups, token management, ...): what to call the route
+   * when a token scoped to databases is refused it (ARC_ERR_ALL_DATABASES_REQUIRED).
+   */
+  allDatabases?: string;
 }
 
 export type RouteMatch =

@@ -1,3 +1,4 @@
+import { requireDatabase } from '../auth/database-scope.js';
 import { ArcError } from '../errors.js';
 import { parseLineProtocol, parsePrecision, type LineProtocolResult } from '../ingest/line-protocol.js';
 import { decodeMsgpackPayload, type DecodedBatch } from '../ingest/msgpack-decode.js';
@@ -33,6 +34,8 @@ function databaseHeader(context: RequestContext): string | null {
  * decompression, decoding, database name, measurement names, buffering. All or nothing.
  */
 export async function writeMsgpack(state: ServerState, context: RequestContext): Promise<void> {
+  // Before the body is read: a token scoped elsewhere costs no decoding.
+  requireDatabase(context.principal, databaseHeader(context) ?? DEFAULT_DATABASE);
   const limit = state.config.server.maxPayloadSize;
   const metrics = state.metrics;
   const raw = await readBody(context.req, limit);
@@ -102,6 +105,7 @@ async function writeLines(state: ServerState, context: RequestContext, databaseP
   const query = new URLSearchParams(context.rawQuery);
   const database = databaseHeader(context) ?? (databaseParameter ? query.get(databaseParameter) : null) ?? DEFAULT_DATABASE;
   checkDatabaseName(database);
+  requireDatabase(context.principal, database);
   const precisionText = query.get('precision') ?? undefined;
   const precision = parsePrecision(precisionText);
   if (precision === null) {

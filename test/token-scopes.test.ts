@@ -59,7 +59,7 @@ function assertAllDatabasesRequired(answer: Answer, what: string, where = what):
 }
 
 before(async () => {
-  server = await startServer({ cwd: tempDir('arc-scopes-'), env: { ARC_AUTH_ENABLED: 'true', ARC_AUTH_BOOTSTRAP_TOKEN: ADMIN } });
+  server = await startServer({ cwd: tempDir('arc-scopes-'), env: { ARC_AUTH_ENABLED: 'true', ARC_AUTH_BOOTSTRAP_TOKEN: ADMIN, ARC_DELETE_ENABLED: 'true' } });
   const create = async (body: object) => {
     const response = await call('POST', '/api/v1/auth/tokens', ADMIN, JSON.stringify(body), JSON_TYPE);
     assert.equal(response.status, 201, response.text);
@@ -240,6 +240,13 @@ test('import, continuous queries and compaction check their databases', async ()
   assertAllDatabasesRequired(await call('POST', '/api/v1/compaction/trigger', scopedAdmin), 'a compaction of every database (no database parameter)');
   assertAllDatabasesRequired(await call('GET', '/api/v1/compaction/candidates', scopedAdmin), 'compaction candidates');
   assert.equal((await call('GET', '/api/v1/compaction/status', scopedAdmin)).status, 200, 'counters only');
+
+  const remove = (database: string) => call('POST', '/api/v1/delete', scopedAdmin, JSON.stringify({ database, measurement: 'cpu', where: 'v = 1', dry_run: true }), JSON_TYPE);
+  const preview = await remove('alpha');
+  assert.deepEqual([preview.status, preview.json.deleted_count], [200, 1], preview.text);
+  const refusedDelete = await remove('gamma');
+  assertForbidden(refusedDelete, 'gamma', ['alpha'], 'scoped-admin', 'delete');
+  assert.deepEqual([refusedDelete.json.success, refusedDelete.json.deleted_count, refusedDelete.json.dry_run], [false, 0, true], "Arc's DeleteResponse fields stay");
 });
 
 test('routes that span every database refuse a scoped admin and serve an unscoped one', async () => {

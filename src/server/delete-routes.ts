@@ -1,3 +1,4 @@
+import { requireDatabase } from '../auth/database-scope.js';
 import { ArcError, type ErrorCode } from '../errors.js';
 import { lowerKeys } from '../lifecycle/cq-definitions.js';
 import fs from 'node:fs';
@@ -72,6 +73,13 @@ async function deleteRows(state: ServerState, context: RequestContext): Promise<
     if (measurement === '') throw fail('ARC_ERR_BAD_REQUEST', 'measurement is required');
     if (/[/\\]|\.\./.test(database)) throw fail('ARC_ERR_BAD_REQUEST', 'database name contains invalid characters');
     if (/[/\\]|\.\./.test(measurement)) throw fail('ARC_ERR_BAD_REQUEST', 'measurement name contains invalid characters');
+    try {
+      requireDatabase(context.principal, database);
+    } catch (refusal) {
+      // Arc's DeleteResponse fields, plus the database and the token's allowed ones.
+      const scope = refusal as ArcError;
+      throw new ArcError(scope.code, scope.message, { ...fail(scope.code, scope.message).details, ...scope.details });
+    }
     const rewriter = state.rewriter;
     const predicate = await rewriter.exclusive(() => parseDeletePredicate(rewriter.connection, measurement, where));
     if (isFullTablePattern(where) && !confirm) throw fail('ARC_ERR_CONFIRM_REQUIRED', 'Full table delete detected (WHERE 1=1). Set confirm=true to proceed.');

@@ -69,8 +69,8 @@ test('without a server: create, list, revoke and rotate work on the token store 
 
   const table = await run(space, 'list');
   assert.match(table.stdout, /^ID\s+NAME\s+PERMISSIONS/);
-  assert.match(table.stdout, /first-admin\s+read,write,delete,admin\s+yes\s+never/);
-  assert.match(table.stdout, /reader\s+read\s+yes\s+\d{4}-/);
+  assert.match(table.stdout, /first-admin\s+read,write,delete,admin\s+all\s+yes\s+never/);
+  assert.match(table.stdout, /reader\s+read\s+all\s+yes\s+\d{4}-/);
   assert.ok(!table.stdout.includes(adminSecret), 'secrets are never listed');
   const tokens = await listJson(space);
   assert.deepEqual(tokens.map((t) => [t.id, t.name, t.description]), [[1, 'first-admin', undefined], [2, 'reader', 'grafana']]);

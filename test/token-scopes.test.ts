@@ -241,6 +241,22 @@ test('import, continuous queries and compaction check their databases', async ()
   assertAllDatabasesRequired(await call('GET', '/api/v1/compaction/candidates', scopedAdmin), 'compaction candidates');
   assert.equal((await call('GET', '/api/v1/compaction/status', scopedAdmin)).status, 200, 'counters only');
 
+  const policy = (database: string, name: string) => JSON.stringify({ name, database, measurement: 'cpu', retention_days: 3650, buffer_days: 0, is_active: true });
+  const ownPolicy = await call('POST', '/api/v1/retention', scopedAdmin, policy('alpha', 'alpha-keep'), JSON_TYPE);
+  assert.equal(ownPolicy.status, 201, ownPolicy.text);
+  assertForbidden(await call('POST', '/api/v1/retention', scopedAdmin, policy('gamma', 'gamma-keep'), JSON_TYPE), 'gamma', ['alpha'], 'scoped-admin', 'retention create');
+  const otherPolicy = await call('POST', '/api/v1/retention', ADMIN, policy('gamma', 'gamma-keep'), JSON_TYPE);
+  assert.equal(otherPolicy.status, 201, otherPolicy.text);
+  const policies = JSON.parse((await call('GET', '/api/v1/retention', scopedAdmin)).text) as Array<{ name: string }>;
+  assert.deepEqual(policies.map((p) => p.name), ['alpha-keep']);
+  const otherId = Number(otherPolicy.json.id);
+  assertForbidden(await call('GET', `/api/v1/retention/${otherId}`, scopedAdmin), 'gamma', ['alpha'], 'scoped-admin', 'retention get');
+  assertForbidden(await call('PUT', `/api/v1/retention/${otherId}`, scopedAdmin, policy('alpha', 'gamma-keep'), JSON_TYPE), 'gamma', ['alpha'], 'scoped-admin', 'retention update');
+  assertForbidden(await call('PUT', `/api/v1/retention/${Number(ownPolicy.json.id)}`, scopedAdmin, policy('gamma', 'alpha-keep'), JSON_TYPE), 'gamma', ['alpha'], 'scoped-admin', 'retention moved to another database');
+  assertForbidden(await call('POST', `/api/v1/retention/${otherId}/execute`, scopedAdmin, JSON.stringify({ dry_run: true }), JSON_TYPE), 'gamma', ['alpha'], 'scoped-admin', 'retention execute');
+  assertForbidden(await call('DELETE', `/api/v1/retention/${otherId}`, scopedAdmin), 'gamma', ['alpha'], 'scoped-admin', 'retention delete');
+  assertAllDatabasesRequired(await call('POST', '/api/v1/schedulers/retention/trigger', scopedAdmin), 'a retention run of every policy');
+
   const remove = (database: string) => call('POST', '/api/v1/delete', scopedAdmin, JSON.stringify({ database, measurement: 'cpu', where: 'v = 1', dry_run: true }), JSON_TYPE);
   const preview = await remove('alpha');
   assert.deepEqual([preview.status, preview.json.deleted_count], [200, 1], preview.text);

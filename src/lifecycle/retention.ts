@@ -90,8 +90,15 @@ export class RetentionService {
     return this.view(this.find(id));
   }
 
-  async create(body: unknown): Promise<object> {
+  /** The database of a policy (404 for an unknown id): what a token's database scope is checked against. */
+  databaseOf(id: number): string {
+    return this.find(id).database;
+  }
+
+  /** `authorize` (a token's database scope) is called with the policy's database and throws to refuse. */
+  async create(body: unknown, authorize?: (database: string) => void): Promise<object> {
     const fields = policyFields(body, false);
+    authorize?.(fields.database);
     if (this.policies.list().some((p) => p.name === fields.name)) {
       throw new ArcError('ARC_ERR_RETENTION_EXISTS', `Retention policy with name '${fields.name}' already exists`, { field: 'name' });
     }
@@ -99,9 +106,10 @@ export class RetentionService {
     return this.view(await this.policies.insert({ ...fields, created_at: now, updated_at: now }));
   }
 
-  async update(id: number, body: unknown): Promise<object> {
-    this.find(id);
+  async update(id: number, body: unknown, authorize?: (database: string) => void): Promise<object> {
+    authorize?.(this.find(id).database);
     const fields = policyFields(body, true);
+    authorize?.(fields.database);
     if (this.policies.list().some((p) => p.name === fields.name && p.id !== id)) {
       throw new ArcError('ARC_ERR_RETENTION_EXISTS', `Retention policy with name '${fields.name}' already exists`, { field: 'name' });
     }

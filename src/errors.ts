@@ -81,7 +81,7 @@ export const ERROR_TABLE = {
   },
   ARC_ERR_ALL_DATABASES_REQUIRED: {
     status: 403,
-    summary: 'The route spans every database (backups, token management, flushing all buffers, profiling, compaction listings, a compaction of every database); a token scoped to databases cannot use it.',
+    summary: 'The route spans every database (backups, token management, flushing all buffers, profiling, compaction listings, a compaction of every database, the retention trigger); a token scoped to databases cannot use it.',
   },
   ARC_ERR_NOT_FOUND: { status: 404, summary: 'No route for this method and path.' },
   ARC_ERR_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists, but not for this method.' },

@@ -287,6 +287,14 @@ test('routes that span every database refuse a scoped admin and serve an unscope
   assert.deepEqual([notAdmin.status, notAdmin.json.code], [403, 'ARC_ERR_FORBIDDEN']);
 });
 
+test('deleting a database: another one is refused, its own is allowed', async () => {
+  assertForbidden(await call('DELETE', '/api/v1/databases/gamma?confirm=true', scopedAdmin), 'gamma', ['alpha'], 'scoped-admin', 'database delete');
+  assert.deepEqual((await query(ADMIN, 'SELECT count(*) AS n FROM gamma.cpu')).json.data, [[3]], 'gamma is intact');
+  const own = await call('DELETE', '/api/v1/databases/alpha?confirm=true', scopedAdmin);
+  assert.equal(own.status, 200, own.text);
+  assert.deepEqual((await query(scoped, 'SHOW DATABASES')).json.data, [['beta']]);
+});
+
 test('a token store made before database scopes opens, keeps its tokens and gains the column', async () => {
   const cwd = tempDir('arc-scopes-migrate-');
   const dbPath = path.join(cwd, 'old-auth.db');

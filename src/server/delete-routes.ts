@@ -128,12 +128,13 @@ const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);
  * rows, retention policies and continuous queries of the database, in one crash-safe step (see
  * dropDatabase). Writes to it meanwhile are refused with 409.
  */
-async function deleteDatabase(state: ServerState, { res, params, rawQuery }: RequestContext): Promise<void> {
+async function deleteDatabase(state: ServerState, { res, params, rawQuery, principal }: RequestContext): Promise<void> {
   const name = params.name!;
   if (!state.config.delete.enabled) throw new ArcError('ARC_ERR_DELETE_DISABLED', DELETE_DISABLED_MESSAGE);
   if (new URLSearchParams(rawQuery).get('confirm') !== 'true') throw new ArcError('ARC_ERR_CONFIRM_REQUIRED', 'Confirmation required. Add ?confirm=true to delete the database.');
   if (RESERVED_DATABASES.has(name.toLowerCase())) throw new ArcError('ARC_ERR_FORBIDDEN', `Cannot delete reserved database '${name}'`);
   checkDatabaseName(name);
+  requireDatabase(principal, name);
   const exists =
     fs.existsSync(path.join(state.root, name)) || state.catalog.databases().includes(name) || state.buffers.bufferedMeasurements().some((m) => m.database === name);
   if (!exists) throw new ArcError('ARC_ERR_DATABASE_NOT_FOUND', `Database '${name}' not found`);

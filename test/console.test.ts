@@ -206,6 +206,53 @@ test('a token without read permission is told what it lacks; a revoked token ret
   await page.context().close();
 });
 
+test('explore: databases, measurements with rows, time range, files and bytes, columns with types; a click opens a starter query', async () => {
+  const lines = Array.from({ length: 40 }, (_, i) => `weather,station=s${i % 4} temp=${i}.5,ok=true ${Date.UTC(2026, 1, 1, 0, i) * 1e6}`);
+  assert.equal((await api('POST', '/api/v1/write/line-protocol', lines.join('\n'), ADMIN).then((r) => r.status)), 204);
+  const write = await fetch(`${server.url}/api/v1/write/line-protocol`, { method: 'POST', body: lines.join('\n'), headers: { authorization: `Bearer ${ADMIN}`, 'x-arc-database': 'fieldwork' } });
+  assert.equal(write.status, 204);
+  assert.equal((await api('POST', '/api/v1/write/flush')).status, 200);
+
+  const overview = await api('GET', '/api/v1/console/explore?database=fieldwork');
+  assert.equal(overview.status, 200, overview.text);
+  const [weather] = overview.json.measurements as Array<Record<string, unknown>>;
+  assert.equal(weather!.name, 'weather');
+  assert.equal(weather!.rows, 40);
+  assert.equal(weather!.first_time, '2026-02-01T00:00:00Z');
+  assert.equal(weather!.last_time, '2026-02-01T00:39:00Z');
+  assert.ok(Number(weather!.file_count) >= 1 && Number(weather!.bytes_on_disk) > 0);
+  const types = Object.fromEntries((weather!.columns as Array<{ name: string; type: string }>).map((c) => [c.name, c.type]));
+  assert.deepEqual(types, { time: 'TIMESTAMPTZ', station: 'VARCHAR', temp: 'DOUBLE', ok: 'BOOLEAN' });
+  // Error paths: bad name, unknown database, no token, a token without read.
+  const invalid = await api('GET', '/api/v1/console/explore?database=1bad');
+  assert.equal(invalid.status, 400);
+  assert.equal(invalid.json.code, 'ARC_ERR_INVALID_DATABASE');
+  const missing = await api('GET', '/api/v1/console/explore?database=nowhere');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.code, 'ARC_ERR_DATABASE_NOT_FOUND');
+  assert.equal((await get(server, '/api/v1/console/explore?database=fieldwork')).status, 401);
+  const writer = await createToken('explore-writer', ['write']);
+  const refused = await api('GET', '/api/v1/console/explore?database=fieldwork', undefined, writer.token);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.json.code, 'ARC_ERR_FORBIDDEN');
+
+  const { page, problems } = await openConsole(browser, server.url + '/ui/explore');
+  await page.locator('#token').fill(ADMIN);
+  await page.locator('#signin').click();
+  await page.locator('#explore-databases li[data-database="fieldwork"]').click();
+  const row = page.locator('#explore-measurements tr[data-measurement="weather"]');
+  assert.equal(await row.locator('td').nth(1).textContent(), '40');
+  await row.click();
+  assert.match((await page.locator('#explore-columns').textContent()) ?? '', /tempDOUBLE/);
+  await page.locator('#starter-query').click();
+  await page.locator('#editor[data-schema="loaded"]').waitFor();
+  assert.equal(await page.locator('#database').inputValue(), 'fieldwork');
+  await page.locator('#run').click();
+  await page.locator('#query-status[data-rows="40"]').waitFor();
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
 function rawGet(rawPath: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     // With the admin token: an unrouted path would otherwise be a 401 (Arc checks the token before the route).

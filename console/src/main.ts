@@ -2,7 +2,9 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { api, ApiError, SignedOut } from './api.js';
 import { h, replace } from './dom.js';
+import { explorePage } from './pages/explore.js';
 import { queryPage } from './pages/query.js';
+import { navigate, setRenderer } from './router.js';
 import { signInPage } from './signin.js';
 
 interface PageSpec {
@@ -13,7 +15,10 @@ interface PageSpec {
   render(params: URLSearchParams): HTMLElement;
 }
 
-const PAGES: PageSpec[] = [{ path: 'query', title: 'Query', needs: 'read', render: (params) => queryPage(params.get('sql')) }];
+const PAGES: PageSpec[] = [
+  { path: 'query', title: 'Query', needs: 'read', render: (params) => queryPage(params.get('sql'), params.get('database')) },
+  { path: 'explore', title: 'Explore', needs: 'read', render: () => explorePage() },
+];
 
 const app = document.getElementById('app')!;
 let signOutReason: string | null = null;
@@ -21,13 +26,6 @@ let signOutReason: string | null = null;
 function currentPage(): PageSpec {
   const name = location.pathname.replace(/^\/ui\/?/, '').replace(/\/$/, '');
   return PAGES.find((p) => p.path === name) ?? PAGES[0]!;
-}
-
-/** Moves to a console page without a reload (the server answers every /ui/<page> with the same index.html). */
-export function navigate(path: string, params: Record<string, string> = {}): void {
-  const query = new URLSearchParams(params).toString();
-  history.pushState(null, '', `/ui/${path}${query ? `?${query}` : ''}`);
-  render();
 }
 
 function nav(active: PageSpec): HTMLElement {
@@ -82,6 +80,7 @@ function render(): void {
 
 async function start(): Promise<void> {
   api.onSignedOut((reason) => signOut(reason));
+  setRenderer(render);
   try {
     await api.loadInfo();
     const token = api.token;

@@ -67,7 +67,7 @@ function show(state: ServerState, sql: string, database: string, principal: Prin
   return { columns: ['database', 'table_name', 'storage_path', 'file_count', 'total_size_mb'], rows: measurementsOf(state, target).map((m) => [m.database, m.measurement, m.storagePath, m.fileCount, m.totalBytes / 1048576]) };
 }
 
-function knownDatabases(state: ServerState): string[] {
+export function knownDatabases(state: ServerState): string[] {
   const names = new Set(listDatabases(state.root));
   for (const database of state.catalog.databases()) names.add(database);
   for (const { database } of state.buffers.bufferedMeasurements()) names.add(database);
@@ -75,7 +75,7 @@ function knownDatabases(state: ServerState): string[] {
 }
 
 /** Measurements with visible files (from the file catalog, no directory walk) plus those with rows only in memory so far. */
-function measurementsOf(state: ServerState, database: string) {
+export function measurementsOf(state: ServerState, database: string) {
   const storagePath = (measurement: string) => path.join(state.root, database, measurement, '**', '*.parquet');
   const list = state.catalog.measurementsOf(database).map((m) => ({ ...m, storagePath: storagePath(m.measurement) }));
   const known = new Set(list.map((m) => m.measurement));

@@ -5,6 +5,7 @@ import { importRoutes } from './import-routes.js';
 import { backupRoutes } from './backup-routes.js';
 import { compactionRoutes } from './compaction-routes.js';
 import { consoleRoutes } from './console-routes.js';
+import { exploreRoutes } from './explore-routes.js';
 import { cqRoutes, cqSchedulerAbsentRoutes } from './cq-routes.js';
 import { deleteRoutes } from './delete-routes.js';
 import { retentionAbsentRoutes, retentionRoutes } from './retention-routes.js';
@@ -76,6 +77,7 @@ export function buildRoutes(state: ServerState): Route[] {
     ...(state.retention ? retentionRoutes(state.retention) : retentionAbsentRoutes()),
     ...(state.continuousQueries ? cqRoutes(state.continuousQueries.service, state.continuousQueries.scheduler) : cqSchedulerAbsentRoutes()),
     ...consoleRoutes(state),
+    ...exploreRoutes(state),
   ];
 }
 

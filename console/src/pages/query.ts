@@ -9,8 +9,6 @@ import { VirtualTable } from '../results-table.js';
 import { drawTimeChart, planChart } from '../time-chart.js';
 
 const DATABASE_KEY = 'arc.console.database';
-/** Measurements whose columns are fetched for completion; past this only their names complete. */
-const COLUMN_LOOKUPS = 40;
 
 /** What the last render took, read by the browser test and shown under the table. */
 export interface RenderReport {
@@ -32,7 +30,7 @@ export function quoteName(name: string): string {
 }
 
 /** The query page: editor, database picker, results as a virtual table and a time chart, history. */
-export function queryPage(initialSql: string | null): HTMLElement {
+export function queryPage(initialSql: string | null, initialDatabase: string | null): HTMLElement {
   const databaseSelect = h('select', { id: 'database', 'aria-label': 'Database' });
   const runButton = h('button', { id: 'run', class: 'primary', title: 'Ctrl+Enter' }, 'Run');
   const status = h('div', { id: 'query-status', class: 'status' });
@@ -127,6 +125,7 @@ export function queryPage(initialSql: string | null): HTMLElement {
     sessionStorage.setItem(DATABASE_KEY, databaseSelect.value);
     void loadSchema(editor, databaseSelect.value);
   });
+  if (initialDatabase) sessionStorage.setItem(DATABASE_KEY, initialDatabase);
   void loadDatabases(databaseSelect).then(() => loadSchema(editor, databaseSelect.value));
 
   return h(
@@ -160,13 +159,13 @@ async function loadSchema(editor: SqlEditor, database: string): Promise<void> {
     const { databases } = await api.json<{ databases: Array<{ name: string }> }>('/api/v1/databases');
     const schema: Record<string, Record<string, string[]>> = {};
     for (const { name } of databases) {
-      const { measurements } = await api.json<{ measurements: Array<{ name: string }> }>(`/api/v1/databases/${encodeURIComponent(name)}/measurements`);
-      schema[name] = Object.fromEntries(measurements.map((m) => [m.name, [] as string[]]));
-    }
-    const current = schema[database] ?? {};
-    for (const measurement of Object.keys(current).slice(0, COLUMN_LOOKUPS)) {
-      const { bytes } = await api.queryArrow(`SELECT * FROM ${quoteName(database)}.${quoteName(measurement)} LIMIT 0`, database);
-      current[measurement] = tableFromIPC(bytes).schema.fields.map((f) => f.name);
+      if (name === database) {
+        const { measurements } = await api.json<{ measurements: Array<{ name: string; columns: Array<{ name: string }> | null }> }>(`/api/v1/console/explore?database=${encodeURIComponent(name)}`);
+        schema[name] = Object.fromEntries(measurements.map((m) => [m.name, (m.columns ?? []).map((c) => c.name)]));
+      } else {
+        const { measurements } = await api.json<{ measurements: Array<{ name: string }> }>(`/api/v1/databases/${encodeURIComponent(name)}/measurements`);
+        schema[name] = Object.fromEntries(measurements.map((m) => [m.name, [] as string[]]));
+      }
     }
     editor.setSchema(schema, database);
   } catch {

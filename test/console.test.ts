@@ -253,6 +253,97 @@ test('explore: databases, measurements with rows, time range, files and bytes, c
   await page.context().close();
 });
 
+test('ingest, live: the records/s rate rises above zero while a writer runs; latency and charts are drawn', async () => {
+  const { page, problems } = await openConsole(browser, server.url + '/ui/ingest');
+  await page.locator('#token').fill(ADMIN);
+  await page.locator('#signin').click();
+  const rate = page.locator('.tile[data-metric="records-lineprotocol"]');
+  await rate.waitFor();
+  let writing = true;
+  let sent = 0;
+  // Bounded: at most 2,000 requests or 30 s, stopped as soon as the page saw the rate.
+  const writer = (async () => {
+    const deadline = Date.now() + 30_000;
+    while (writing && sent < 2000 && Date.now() < deadline) {
+      const body = Array.from({ length: 200 }, (_, i) => `live,src=console v=${i} ${(Date.now() * 1000 + i) * 1000}`).join('\n');
+      const response = await fetch(`${server.url}/api/v1/write/line-protocol`, { method: 'POST', body, headers: { authorization: `Bearer ${ADMIN}`, 'x-arc-database': 'live' } });
+      assert.equal(response.status, 204);
+      sent++;
+    }
+  })();
+  try {
+    await page.locator('.tile[data-metric="records-lineprotocol"]:not([data-value=""]):not([data-value="0"])').waitFor({ timeout: 20_000 });
+  } finally {
+    writing = false;
+    await writer;
+  }
+  const shown = Number(await rate.getAttribute('data-value'));
+  assert.ok(shown > 0, `records/s shown: ${shown}`);
+  assert.ok(sent > 0);
+  // The latency table lists the write route; the charts drew.
+  await page.locator('#ingest-latency code', { hasText: '/api/v1/write/line-protocol' }).waitFor();
+  assert.equal(await page.locator('.mini-chart canvas').count(), 6);
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('profile: records the server for a second, then shows a zoomable, searchable flamegraph and the stage table', async () => {
+  const { page, problems } = await openConsole(browser, server.url + '/ui/profile');
+  await page.locator('#token').fill(ADMIN);
+  await page.locator('#signin').click();
+  await page.locator('#profile-seconds').fill('1');
+  await page.locator('#profile-start').click();
+  // Work to sample: queries while the profile records.
+  for (let i = 0; i < 5; i++) await api('POST', '/api/v1/query', { sql: 'SELECT count(*) FROM range(200000)' });
+  await page.locator('#profile-status.ok').waitFor({ timeout: 20_000 });
+  const bars = page.locator('#profile-flame .fg-bar');
+  assert.ok((await bars.count()) > 3, 'the flamegraph has bars');
+  assert.equal(await page.locator('#profile-stages tr[data-stage]').count(), 9);
+  // Zoom: clicking a thread bar makes it span the whole width.
+  const thread = page.locator('#profile-flame .fg-bar[data-name="thread main"]');
+  await thread.click();
+  assert.match((await page.locator('#flame-info').textContent()) ?? '', /^thread main/);
+  assert.equal(await page.locator('#profile-flame .fg-bar[data-name="thread main"]').evaluate((el: { style: { width: string } }) => el.style.width), '100%');
+  await page.locator('#flame-reset').click();
+  await page.locator('#flame-search').fill('thread');
+  await page.locator('#profile-flame .fg-match').first().waitFor();
+  assert.match((await page.locator('#flame-info').textContent()) ?? '', /"thread": 100\.0% of the view/);
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('admin: create a token with permissions, see it work, revoke it; compaction and continuous queries are shown', async () => {
+  const { page, problems } = await openConsole(browser, server.url + '/ui/admin');
+  await page.locator('#token').fill(ADMIN);
+  await page.locator('#signin').click();
+  await page.locator('#new-token-name').fill('made-in-console');
+  await page.locator('#new-token input[data-permission="read"]').uncheck();
+  await page.locator('#new-token input[data-permission="write"]').check();
+  await page.locator('#create-token').click();
+  const secret = (await page.locator('#created-token-value').textContent()) ?? '';
+  const row = page.locator('#admin-tokens tr[data-token="made-in-console"]');
+  await row.waitFor();
+  assert.equal(await row.locator('td').nth(2).textContent(), 'write');
+  // The token shown once works for writing, and only for writing.
+  const write = await fetch(`${server.url}/api/v1/write/line-protocol`, { method: 'POST', body: 'm v=1', headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(write.status, 204);
+  assert.equal((await api('POST', '/api/v1/query', { sql: 'SELECT 1' }, secret)).status, 403);
+
+  await row.locator('button[data-action="revoke"]').click();
+  await page.locator('#admin-tokens tr[data-token="made-in-console"] td.state', { hasText: 'revoked' }).waitFor();
+  const afterRevoke = await fetch(`${server.url}/api/v1/write/line-protocol`, { method: 'POST', body: 'm v=1', headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(afterRevoke.status, 401);
+  // A bad request shows the server's message instead of breaking the page.
+  await page.locator('#new-token-name').fill('bad-expiry');
+  await page.locator('#new-token-expires').fill('soon');
+  await page.locator('#create-token').click();
+  await page.locator('#admin-message.error-text').waitFor();
+  await page.locator('#admin-compaction table').waitFor();
+  await page.locator('#admin-cqs :is(table, p)').first().waitFor();
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
 function rawGet(rawPath: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     // With the admin token: an unrouted path would otherwise be a 401 (Arc checks the token before the route).

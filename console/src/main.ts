@@ -2,7 +2,10 @@ import 'uplot/dist/uPlot.min.css';
 import './style.css';
 import { api, ApiError, SignedOut } from './api.js';
 import { h, replace } from './dom.js';
+import { adminPage } from './pages/admin.js';
 import { explorePage } from './pages/explore.js';
+import { ingestPage } from './pages/ingest.js';
+import { profilePage } from './pages/profile.js';
 import { queryPage } from './pages/query.js';
 import { navigate, setRenderer } from './router.js';
 import { signInPage } from './signin.js';
@@ -18,6 +21,9 @@ interface PageSpec {
 const PAGES: PageSpec[] = [
   { path: 'query', title: 'Query', needs: 'read', render: (params) => queryPage(params.get('sql'), params.get('database')) },
   { path: 'explore', title: 'Explore', needs: 'read', render: () => explorePage() },
+  { path: 'ingest', title: 'Ingest', needs: null, render: () => ingestPage() },
+  { path: 'profile', title: 'Profile', needs: 'admin', render: () => profilePage() },
+  { path: 'admin', title: 'Admin', needs: 'admin', render: () => adminPage() },
 ];
 
 const app = document.getElementById('app')!;

@@ -155,7 +155,12 @@ test('one profile at a time; profiling is refused to clients outside loopback wh
   const second = await post(server, '/api/v1/debug/profile?seconds=1');
   assert.equal(second.status, 409);
   assert.equal(second.json.code, 'ARC_ERR_CONFLICT');
-  assert.equal((await first).status, 200);
+  const answered = await first;
+  assert.equal(answered.status, 200);
+  assert.deepEqual(answered.json.missing, [], 'every flush worker handed over its profile');
+  const names = (answered.json.threads as Array<{ name: string }>).map((thread) => thread.name);
+  assert.equal(names[0], 'main');
+  assert.ok(names.length >= 2 && names.slice(1).every((name) => /^flush-worker-\d+$/.test(name)), names.join(','));
   const bad = await post(server, '/api/v1/debug/profile?seconds=-1');
   assert.equal(bad.status, 400);
   assert.equal(bad.json.code, 'ARC_ERR_BAD_REQUEST');

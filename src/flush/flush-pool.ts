@@ -19,6 +19,14 @@ export type ToWorker =
   | { type: 'profile-start'; kind: 'cpu' | 'heap'; intervalMicros: number }
   | { type: 'profile-stop' };
 
+type ProfileAnswer = { profile: object } | { reason: string };
+
+/** What the workers answered to a stop: their profiles, and the ones that had none, with why. */
+export interface WorkerProfiles {
+  profiles: Array<{ name: string; profile: object }>;
+  missing: Array<{ name: string; reason: string }>;
+}
+
 export interface FlushWorkerOptions {
   parquetWriter: 'native' | 'duckdb';
   duckdbThreads: number;
@@ -136,12 +144,18 @@ export class FlushPool implements FlushSink {
   }
 
   /** Starts a CPU or sampling-heap profile in every worker; the returned function stops them and collects the profiles. */
-  startProfiles(kind: 'cpu' | 'heap', intervalMicros: number): () => Promise<Array<{ name: string; profile: object }>> {
+  startProfiles(kind: 'cpu' | 'heap', intervalMicros: number): (waitMs: number) => Promise<WorkerProfiles> {
     const workers = [...this.workers];
     for (const worker of workers) worker.send({ type: 'profile-start', kind, intervalMicros });
-    return async () => {
-      const profiles = await Promise.all(workers.map((worker) => worker.stopProfile()));
-      return profiles.flatMap((profile, i) => (profile ? [{ name: `flush-worker-${i + 1}`, profile }] : []));
+    return async (waitMs) => {
+      const answers = await Promise.all(workers.map((worker) => worker.stopProfile(waitMs)));
+      const result: WorkerProfiles = { profiles: [], missing: [] };
+      answers.forEach((answer, i) => {
+        const name = `flush-worker-${i + 1}`;
+        if ('profile' in answer) result.profiles.push({ name, profile: answer.profile });
+        else result.missing.push({ name, reason: answer.reason });
+      });
+      return result;
     };
   }
 
@@ -185,7 +199,7 @@ class FlushWorkerHandle {
         reject(error);
         for (const pending of this.pending.values()) pending.reject(error);
         this.pending.clear();
-        this.profileWaiter?.(null);
+        this.profileWaiter?.({ reason: error.message });
         this.profileWaiter = null;
         onExit(error);
       };
@@ -194,7 +208,7 @@ class FlushWorkerHandle {
     });
   }
 
-  private profileWaiter: ((profile: object | null) => void) | null = null;
+  private profileWaiter: ((answer: ProfileAnswer) => void) | null = null;
 
   submit(pending: Pending): void {
     if (this.stopped) {
@@ -209,11 +223,23 @@ class FlushWorkerHandle {
     if (!this.stopped) this.worker.postMessage(message);
   }
 
-  /** Stops this worker's profile; resolves to null if it has none or stopped running. */
-  stopProfile(): Promise<object | null> {
-    if (this.stopped) return Promise.resolve(null);
+  /**
+   * Stops this worker's profile. Bounded by waitMs: a worker that does not answer (busy with one long
+   * job, or stuck) must not hold the whole profile, and with it the one-profile-at-a-time slot, hostage.
+   */
+  stopProfile(waitMs: number): Promise<ProfileAnswer> {
+    if (this.stopped) return Promise.resolve({ reason: 'the worker is not running' });
     return new Promise((resolve) => {
-      this.profileWaiter = resolve;
+      const timer = setTimeout(() => {
+        if (this.profileWaiter !== settle) return;
+        this.profileWaiter = null;
+        resolve({ reason: `no answer within ${waitMs} ms` });
+      }, waitMs);
+      const settle = (answer: ProfileAnswer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      this.profileWaiter = settle;
       this.send({ type: 'profile-stop' });
     });
   }
@@ -225,7 +251,8 @@ class FlushWorkerHandle {
 
   private handle(message: Exclude<WorkerMessage, { type: 'ready' }>): void {
     if (message.type === 'profile') {
-      this.profileWaiter?.(message.profile);
+      // A failed start answers at once, before any stop was asked: nobody waits for it then.
+      this.profileWaiter?.(message.profile !== null ? { profile: message.profile } : { reason: message.error ?? 'no profile' });
       this.profileWaiter = null;
       return;
     }

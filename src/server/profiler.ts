@@ -1,6 +1,9 @@
 import inspector from 'node:inspector/promises';
 import type { FlushPool } from '../flush/flush-pool.js';
 
+/** How long the workers get to hand over their profiles once the recording time is up. */
+const WORKER_STOP_WAIT_MS = 15_000;
+
 export type ProfileKind = 'cpu' | 'heap';
 
 export interface ThreadProfile {
@@ -32,7 +35,8 @@ export class Profiler {
     return this.running;
   }
 
-  async capture(kind: ProfileKind, seconds: number): Promise<ThreadProfile[]> {
+  /** Threads whose profile could not be collected are named in `missing`, with why, instead of failing the whole capture. */
+  async capture(kind: ProfileKind, seconds: number): Promise<{ threads: ThreadProfile[]; missing: Array<{ name: string; reason: string }> }> {
     if (this.running) throw new Error('a profile is already being recorded');
     this.running = true;
     const session = new inspector.Session();
@@ -50,7 +54,8 @@ export class Profiler {
       await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
       const main =
         kind === 'cpu' ? (await session.post('Profiler.stop')).profile : (await session.post('HeapProfiler.stopSampling')).profile;
-      return [{ name: 'main', profile: main }, ...(await stopWorkers())];
+      const workers = await stopWorkers(WORKER_STOP_WAIT_MS);
+      return { threads: [{ name: 'main', profile: main }, ...workers.profiles], missing: workers.missing };
     } finally {
       session.disconnect();
       this.running = false;

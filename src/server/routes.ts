@@ -102,8 +102,8 @@ async function profile(state: ServerState, { req, res, rawQuery }: RequestContex
   if (state.profiler.busy) throw new ArcError('ARC_ERR_CONFLICT', 'a profile is already being recorded; try again when it ends');
   req.socket.setTimeout(0); // the answer comes after `seconds` of silence
   const startedAt = new Date();
-  const threads = await state.profiler.capture(kind, seconds);
-  sendJson(res, 200, { kind, seconds, started_at: startedAt.toISOString(), pid: process.pid, threads });
+  const { threads, missing } = await state.profiler.capture(kind, seconds);
+  sendJson(res, 200, { kind, seconds, started_at: startedAt.toISOString(), pid: process.pid, threads, missing });
 }
 
 function uptimeSeconds(state: ServerState): number {

@@ -29,6 +29,8 @@ interface ProfileResponse {
   started_at: string;
   pid: number;
   threads: Array<{ name: string; profile: object }>;
+  /** Threads that handed over no profile (absent from servers before this field existed). */
+  missing?: Array<{ name: string; reason: string }>;
 }
 
 export async function profile(argv: string[]): Promise<number> {
@@ -61,6 +63,7 @@ export async function profile(argv: string[]): Promise<number> {
   });
   if (!response.ok) throw new Error(`the server refused: ${response.status} ${await response.text()}`);
   const result = (await response.json()) as ProfileResponse;
+  for (const thread of result.missing ?? []) process.stderr.write(`no profile from ${thread.name}: ${thread.reason}\n`);
 
   const out = path.resolve(values.out!);
   fs.mkdirSync(out, { recursive: true });

@@ -53,8 +53,23 @@ test('/metrics is valid Prometheus text with counters and stage histograms of re
     for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]![1] >= buckets[i - 1]![1], 'cumulative buckets');
     assert.equal(buckets.at(-1)![1], Number(histogram.count));
   }
+  // Event-loop delay: a cumulative histogram (the probe fires every 10 ms, so a running server has
+  // observations) and the last minute's p99 and max as gauges.
+  const loop = families.arc_event_loop_delay_seconds!;
+  assert.equal(loop.type, 'histogram');
+  assert.ok(Number(loop.data[0]!.count) >= 1, 'event-loop probes observed');
+  for (const name of ['arc_event_loop_delay_p99_seconds', 'arc_event_loop_delay_max_seconds']) {
+    assert.equal(families[name]!.type, 'gauge', name);
+    assert.ok(value(name) >= 0 && value(name) < 60, `${name} = ${value(name)}`);
+  }
+  assert.ok(value('arc_event_loop_delay_max_seconds') >= value('arc_event_loop_delay_p99_seconds') * 0.88, 'max is not below p99 (p99 is a bucket midpoint)');
+  assert.equal(families.arc_event_loop_stall_seconds_total!.type, 'counter');
   const json = await get(server, '/metrics', { accept: 'application/json' });
   assert.ok(Array.isArray(json.json.arc_stage_duration_seconds));
+  const fine = (json.json.arc_event_loop_delay_seconds as Array<{ count: number; fine_buckets: Array<[number, number]> }>)[0]!;
+  assert.ok(fine.fine_buckets.length >= 1);
+  assert.ok(fine.fine_buckets.reduce((sum, [, count]) => sum + count, 0) >= 1);
+  for (const [bound, count] of fine.fine_buckets) assert.ok(bound > 0 && count > 0);
   const api = await get(server, '/api/v1/metrics');
   assert.match(String(api.json.timestamp), /Z$/);
 });
@@ -66,9 +81,15 @@ test('arc bench: counts match storage (--verify), the JSON report has every fiel
   const run = await arc([...common, '--verify', '--json', file]);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   const report = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
-  for (const key of ['settings', 'machine', 'elapsed_s', 'records', 'requests', 'records_per_sec', 'requests_per_sec', 'latency_ms', 'errors', 'server', 'bench', 'verify'] as const) {
+  for (const key of ['settings', 'machine', 'elapsed_s', 'records', 'requests', 'records_per_sec', 'requests_per_sec', 'latency_ms', 'errors', 'server', 'bench', 'server_event_loop', 'open_loop', 'verify'] as const) {
     assert.ok(report[key] !== undefined, key);
   }
+  // The server's event-loop delay over the run: probes every 10 ms for 1.5 s.
+  const loop = report.server_event_loop!;
+  assert.ok(loop.samples >= 20, `samples ${loop.samples}`);
+  assert.ok(loop.p99_ms > 0 && loop.max_ms >= loop.p99_ms, JSON.stringify(loop));
+  assert.equal(report.open_loop, null, 'closed loop');
+  assert.match(run.stdout, /event loop {4}server's delay p99 [\d.]+ ms {3}max [\d.]+ ms/);
   for (const key of ['p50', 'p95', 'p99', 'p999', 'max', 'mean'] as const) assert.equal(typeof report.latency_ms[key], 'number', key);
   assert.ok(report.records > 0);
   assert.equal(report.records, report.requests * 1000);
@@ -83,11 +104,23 @@ test('arc bench: counts match storage (--verify), the JSON report has every fiel
   assert.match(run.stdout, /records\/s/);
   assert.match(run.stdout, /verify {8}OK: lost 0, duplicated 0/);
 
-  for (const extra of [['--mode', 'row', '--batch-size', '200'], ['--compress', 'gzip'], ['--compress', 'zstd'], ['--rate', '20000']]) {
+  for (const extra of [['--mode', 'row', '--batch-size', '200'], ['--compress', 'gzip'], ['--compress', 'zstd']]) {
     const other = await arc([...common, '--duration', '1', '--verify', ...extra]);
     assert.equal(other.code, 0, `${extra.join(' ')}: ${other.stderr}${other.stdout}`);
     assert.match(other.stdout, /verify {8}OK/);
   }
+  // Open loop: 20 requests a second for 1 s is 20 scheduled requests, all sent, late or not.
+  const openFile = path.join(dir, 'open.json');
+  const open = await arc([...common, '--duration', '1', '--verify', '--rate', '20000', '--json', openFile]);
+  assert.equal(open.code, 0, open.stderr + open.stdout);
+  assert.match(open.stdout, /verify {8}OK/);
+  const openReport = JSON.parse(fs.readFileSync(openFile, 'utf8')) as BenchReport;
+  assert.deepEqual(Object.keys(openReport.open_loop!).sort(), ['late_sends', 'late_threshold_ms', 'max_send_lag_ms', 'offered_records_per_sec', 'scheduled_requests']);
+  assert.equal(openReport.open_loop!.offered_records_per_sec, 20000);
+  assert.equal(openReport.open_loop!.scheduled_requests, 20);
+  assert.equal(openReport.requests, 20);
+  assert.ok(openReport.open_loop!.late_sends >= 0 && openReport.open_loop!.late_sends <= 20);
+  assert.match(open.stdout, /open loop {5}20 requests scheduled, \d+ sent late/);
   // Not a local server as far as the bench can tell (no record in --data): figures come from /api/v1/metrics.
   const remoteFile = path.join(dir, 'remote.json');
   const remote = await arc(['bench', '--url', server.url, '--data', tempDir('arc-elsewhere-'), '--duration', '2', '--workers', '1', '--pregenerate', '10', '--quiet', '--json', remoteFile]);

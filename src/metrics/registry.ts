@@ -12,17 +12,47 @@ const LOG_STEP = Math.log(10) / PER_DECADE;
 
 export type Labels = Readonly<Record<string, string>>;
 
+/** Fine buckets per histogram (the last one holds everything above 100 s). */
+export const FINE_BUCKET_COUNT = FINE_BUCKETS + 1;
+
+/** The fine bucket of a duration in ms. */
+export function fineBucket(ms: number): number {
+  const micros = ms * 1000;
+  const k = micros <= 1 ? 0 : Math.floor(Math.log(micros) / LOG_STEP);
+  return k > FINE_BUCKETS ? FINE_BUCKETS : k;
+}
+
+/** Upper bound of fine bucket k in ms (Infinity for the overflow bucket). */
+export function fineUpperMs(k: number): number {
+  return k >= FINE_BUCKETS ? Infinity : Math.exp((k + 1) * LOG_STEP) / 1000;
+}
+
+/** Percentile (0–100) in ms of fine-bucket counts, from bucket midpoints (geometric); 0 when empty. */
+export function percentileOfCounts(counts: ArrayLike<number>, total: number, percentile: number): number {
+  if (total === 0) return 0;
+  const rank = (percentile / 100) * total;
+  let seen = 0;
+  for (let k = 0; k <= FINE_BUCKETS; k++) {
+    seen += counts[k]!;
+    if (seen >= rank && counts[k]! > 0) return Math.exp((k + 0.5) * LOG_STEP) / 1000;
+  }
+  return Math.exp((FINE_BUCKETS + 0.5) * LOG_STEP) / 1000;
+}
+
 export class Histogram {
   /** Count per fine bucket; bucket k holds values in [10^(k/20), 10^((k+1)/20)) µs; the last one everything above. */
   readonly counts = new Float64Array(FINE_BUCKETS + 1);
   count = 0;
   sumSeconds = 0;
+  /**
+   * When set, the JSON snapshot also lists the non-empty fine buckets, so a client can diff two
+   * snapshots and get percentiles over exactly its own window (arc bench does, for the event loop).
+   */
+  fineSnapshot = false;
 
   /** Records a duration in milliseconds (what performance.now() differences give). */
   observeMs(ms: number): void {
-    const micros = ms * 1000;
-    let k = micros <= 1 ? 0 : Math.floor(Math.log(micros) / LOG_STEP);
-    if (k > FINE_BUCKETS) k = FINE_BUCKETS;
+    const k = fineBucket(ms);
     this.counts[k]!++;
     this.count++;
     this.sumSeconds += ms / 1000;
@@ -30,14 +60,14 @@ export class Histogram {
 
   /** Approximate percentile (0–100) in milliseconds, from bucket midpoints (geometric). */
   percentileMs(percentile: number): number {
-    if (this.count === 0) return 0;
-    const rank = (percentile / 100) * this.count;
-    let seen = 0;
-    for (let k = 0; k <= FINE_BUCKETS; k++) {
-      seen += this.counts[k]!;
-      if (seen >= rank && this.counts[k]! > 0) return Math.exp((k + 0.5) * LOG_STEP) / 1000;
-    }
-    return Math.exp((FINE_BUCKETS + 0.5) * LOG_STEP) / 1000;
+    return percentileOfCounts(this.counts, this.count, percentile);
+  }
+
+  /** The non-empty fine buckets as [upper bound in ms, count] (the last bucket's bound is Infinity). */
+  fineBuckets(): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let k = 0; k <= FINE_BUCKETS; k++) if (this.counts[k]! > 0) out.push([fineUpperMs(k), this.counts[k]!]);
+    return out;
   }
 
   /** Cumulative counts at Prometheus bounds (seconds): 1 µs, 3.16 µs, 10 µs, … 100 s. */
@@ -126,6 +156,7 @@ export class Registry {
       p95_ms: h.percentileMs(95),
       p99_ms: h.percentileMs(99),
       max_bucket_ms: h.percentileMs(100),
+      ...(h.fineSnapshot ? { fine_buckets: h.fineBuckets() } : {}),
     }));
     return out;
   }

@@ -1,10 +1,7 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { BufferStats } from '../buffer/buffer-manager.js';
 import type { FlushReport } from '../storage/write-job.js';
+import { EventLoopMonitor, PROBE_MS, STALL_MS } from './event-loop.js';
 import { Histogram, Registry } from './registry.js';
-
-const PROBE_MS = 10;
-const STALL_MS = 50;
 
 export type IngestFormat = 'msgpack' | 'lineprotocol';
 
@@ -48,11 +45,8 @@ export class ServerMetrics {
   readonly bytesWritten: { value: number };
   private readonly rejected = new Map<string, { value: number }>();
   private readonly latencyByRoute = new Map<string, Histogram>();
-  private readonly loopDelay: IntervalHistogram;
+  readonly eventLoop: EventLoopMonitor;
   readonly unhandledErrors: { value: number };
-  /** Seconds during which a request arriving would have waited more than STALL_MS for the event loop. */
-  private stallSeconds = 0;
-  private stallProbe: NodeJS.Timeout | null = null;
 
   constructor(timings: boolean, buffers: () => BufferStats, wal?: () => WalStats) {
     this.timings = timings;
@@ -110,12 +104,13 @@ export class ServerMetrics {
       r.gauge('arc_wal_backlog_bytes', 'Bytes accepted for the write-ahead log and not yet written', () => wal().backlogBytes);
     }
 
-    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    this.loopDelay.enable();
-    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, p99 (how long a ready request may wait)', () => this.loopDelay.percentile(99) / 1e9, { quantile: '0.99' });
-    r.gauge('arc_event_loop_delay_seconds', 'Event loop delay while serving, max', () => this.loopDelay.max / 1e9, { quantile: '1' });
-    this.startStallProbe();
-    r.counterFrom('arc_event_loop_stall_seconds_total', `Time during which a request arriving would have waited more than ${STALL_MS} ms for the event loop (its share of a window is the share of requests above ${STALL_MS} ms)`, () => this.stallSeconds);
+    const loopDelay = r.histogram('arc_event_loop_delay_seconds', `Event-loop delay: how late a ${PROBE_MS} ms timer fired, i.e. how long a ready request waited for the main thread (one observation per ${PROBE_MS} ms)`);
+    loopDelay.fineSnapshot = true;
+    this.eventLoop = new EventLoopMonitor(loopDelay);
+    this.eventLoop.start();
+    r.gauge('arc_event_loop_delay_p99_seconds', 'Event-loop delay over the last minute, p99', () => this.eventLoop.recentP99Ms() / 1000);
+    r.gauge('arc_event_loop_delay_max_seconds', 'Event-loop delay over the last minute, max (the longest block)', () => this.eventLoop.recentMaxMs() / 1000);
+    r.counterFrom('arc_event_loop_stall_seconds_total', `Time during which a request arriving would have waited more than ${STALL_MS} ms for the event loop (its share of a window is the share of requests above ${STALL_MS} ms)`, () => this.eventLoop.stallSeconds);
     this.unhandledErrors = r.counter('arc_unhandled_errors_total', 'Promise rejections no code handled (logged; the server kept serving)');
     const started = performance.now();
     r.gauge('arc_uptime_seconds', 'Seconds since start', () => (performance.now() - started) / 1000);
@@ -129,24 +124,6 @@ export class ServerMetrics {
 
   unhandledError(): void {
     this.unhandledErrors.value++;
-  }
-
-  /**
-   * A timer every PROBE_MS that measures how late it fires. A stall of L ms delays every request
-   * arriving during it by up to L; those arriving in its first L - STALL_MS ms wait longer than
-   * STALL_MS. Summing that time gives, over any window, the share of (uniformly arriving) requests
-   * that waited longer: under 1% of the window means a p99 wait under STALL_MS, measured inside
-   * the server rather than by a client that is itself competing for the CPU.
-   */
-  private startStallProbe(): void {
-    let last = performance.now();
-    this.stallProbe = setInterval(() => {
-      const now = performance.now();
-      const late = now - last - PROBE_MS;
-      if (late > STALL_MS) this.stallSeconds += (late - STALL_MS) / 1000;
-      last = now;
-    }, PROBE_MS);
-    this.stallProbe.unref();
   }
 
   /** A flush whose files are durable. */
@@ -186,11 +163,10 @@ export class ServerMetrics {
 
   /** Starts the event-loop delay over, so it describes serving rather than start-up (module loading). */
   serving(): void {
-    this.loopDelay.reset();
+    this.eventLoop.reset();
   }
 
   close(): void {
-    this.loopDelay.disable();
-    if (this.stallProbe) clearInterval(this.stallProbe);
+    this.eventLoop.close();
   }
 }

@@ -7,7 +7,8 @@ import { readServerInfo, SERVER_INFO_FILE } from '../../server/arc-server.js';
 import { runLoad } from './load-runner.js';
 import { makePayload, Random, type BenchCompression, type BenchMode, type Payload } from './payloads.js';
 import { ARROW_VARIANTS, BackgroundQueries, formatQueryReport, runQueryBench, type ArrowVariant } from './query-bench.js';
-import { MetricsSampler, ProcessSampler, isLocalProcess, ownCpuPercent } from './process-stats.js';
+import { LATE_MS } from './open-loop.js';
+import { MetricsSampler, ProcessSampler, isLocalProcess, loopDelayBetween, ownCpuPercent, readLoopDelay } from './process-stats.js';
 import { formatComparison, formatReport, machineInfo, type BenchReport, type VerifyReport } from './report.js';
 
 export const BENCH_HELP = `usage: arc bench [options]            (also: npm run bench -- [options])
@@ -40,7 +41,9 @@ percentiles, errors, and the CPU and memory both the server and the bench used.
                            the pregenerated bodies as they are (for compaction and dedup benchmarks)
   --time-offset S          with --unique: the clock starts S seconds before now (default 0); e.g.
                            7200 writes into hours that are already closed, so they can be compacted
-  --rate R                 open loop at R records/s; latency counts from the scheduled send time
+  --rate R                 open loop at R records/s: request k is due at k × batch/R s whatever the
+                           answers do, latency counts from that scheduled time (queueing in the bench
+                           included), and sends that leave more than 2 ms late are counted in the report
   --database NAME          x-arc-database (default bench)
   --url URL                server (default: the server recorded in the data directory, else http://127.0.0.1:8000)
   --path PATH              request path (default by mode)
@@ -145,8 +148,10 @@ export async function bench(argv: string[], version: string): Promise<number> {
   const before = values.verify ? await countAfterFlush(url, headers, root, database) : null;
   log(`running against ${url} for ${durationSec} s with ${workers} workers${rate ? ` at ${rate} records/s` : ''}`);
   const sampler = pid !== null ? new ProcessSampler(pid) : null;
-  const remoteSampler = pid === null ? new MetricsSampler(url, token ? { authorization: headers.authorization! } : {}) : null;
+  const remoteSampler = pid === null ? new MetricsSampler(url, token ? { authorization: `Bearer ${token}` } : {}) : null;
   const background = values['query-load'] ? new BackgroundQueries(url, auth, values['query-database']!, values['query-load']) : null;
+  const metricsHeaders: Record<string, string> = token ? { authorization: headers.authorization! } : {};
+  const loopBefore = await readLoopDelay(url, metricsHeaders);
   const ownStart = process.cpuUsage();
   const load = await runLoad({
     url,
@@ -157,11 +162,12 @@ export async function bench(argv: string[], version: string): Promise<number> {
     rate,
     headers,
     onSecond: (p) =>
-      log(`  ${p.elapsedSec.toFixed(0).padStart(4)} s  ${Math.round(p.recordsLastSecond).toLocaleString('en-US').padStart(12)} records/s   p50 ${p.p50Ms.toFixed(2)} ms   p99 ${p.p99Ms.toFixed(2)} ms   errors ${p.errors}`),
+      log(`  ${p.elapsedSec.toFixed(0).padStart(4)} s  ${Math.round(p.recordsLastSecond).toLocaleString('en-US').padStart(12)} records/s   p50 ${p.p50Ms.toFixed(2)} ms   p99 ${p.p99Ms.toFixed(2)} ms   errors ${p.errors}${p.lateSends !== null ? `   late sends ${p.lateSends}` : ''}`),
   });
   const server = sampler?.stop() ?? (await remoteSampler?.stop()) ?? null;
   const benchCpu = ownCpuPercent(ownStart, load.elapsedSec);
   const queryLoad = (await background?.stop()) ?? null;
+  const loopAfter = loopBefore ? await readLoopDelay(url, metricsHeaders) : null;
 
   let verify: VerifyReport | null = null;
   if (before !== null) {
@@ -187,6 +193,11 @@ export async function bench(argv: string[], version: string): Promise<number> {
     error_samples: load.errorSamples,
     server: server ? { pid, source: pid !== null ? '/proc' : '/api/v1/metrics', cpu_percent: server.cpuPercent, peak_rss_mb: server.peakRssMb } : null,
     bench: { cpu_percent: benchCpu },
+    server_event_loop: loopBefore && loopAfter ? loopDelayBetween(loopBefore, loopAfter) : null,
+    open_loop:
+      load.schedule && rate
+        ? { offered_records_per_sec: rate, scheduled_requests: load.schedule.scheduled, late_sends: load.schedule.late, late_threshold_ms: LATE_MS, max_send_lag_ms: load.schedule.maxLagMs }
+        : null,
     verify,
     query_load: queryLoad,
   };

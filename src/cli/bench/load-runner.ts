@@ -1,5 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
+import { OpenLoopSchedule, type ScheduleStats } from './open-loop.js';
 import type { Payload } from './payloads.js';
 
 export interface LoadOptions {
@@ -21,6 +22,8 @@ export interface Progress {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Open loop: sends so far that left late (see OpenLoopSchedule). */
+  lateSends: number | null;
 }
 
 export interface LoadResult {
@@ -34,6 +37,8 @@ export interface LoadResult {
   /** First error bodies, to tell what went wrong. */
   errorSamples: string[];
   histogram: hdr.Histogram;
+  /** Open loop only: what the schedule asked for and how far behind it the sends left. */
+  schedule: ScheduleStats | null;
 }
 
 /**
@@ -45,7 +50,7 @@ export interface LoadResult {
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pool = new Pool(options.url, { connections: options.workers, pipelining: 1, keepAliveTimeout: 60_000 });
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
-  const result: LoadResult = { elapsedSec: 0, records: 0, requests: 0, ackedByMeasurement: {}, errors: {}, errorSamples: [], histogram };
+  const result: LoadResult = { elapsedSec: 0, records: 0, requests: 0, ackedByMeasurement: {}, errors: {}, errorSamples: [], histogram, schedule: null };
   let next = 0;
   let sequence = 0;
   const patching = new Set<Payload>();
@@ -91,6 +96,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const started = performance.now();
   const end = started + options.durationSec * 1000;
+  const schedule = options.rate === undefined ? null : new OpenLoopSchedule(started, end, (options.payloads[0]!.records / options.rate) * 1000);
+  result.schedule = schedule?.stats ?? null;
   const ticker = setInterval(() => {
     options.onSecond?.({
       elapsedSec: (performance.now() - started) / 1000,
@@ -98,12 +105,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       p50Ms: histogram.getValueAtPercentile(50) / 1000,
       p99Ms: histogram.getValueAtPercentile(99) / 1000,
       errors: errorCount,
+      lateSends: schedule?.stats.late ?? null,
     });
     recordsThisSecond = 0;
   }, 1000);
 
   try {
-    if (options.rate === undefined) {
+    if (schedule === null) {
       await Promise.all(
         Array.from({ length: options.workers }, async () => {
           while (performance.now() < end) {
@@ -113,7 +121,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         }),
       );
     } else {
-      await openLoop(options, started, end, (payload, scheduledAt) => send(payload, scheduledAt), () => options.payloads[next++ % options.payloads.length]!);
+      await openLoop(schedule, (scheduledAt) => send(options.payloads[next++ % options.payloads.length]!, scheduledAt));
     }
   } finally {
     clearInterval(ticker);
@@ -123,26 +131,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return result;
 }
 
-async function openLoop(
-  options: LoadOptions,
-  started: number,
-  end: number,
-  send: (payload: Payload, scheduledAt: number) => Promise<void>,
-  nextPayload: () => Payload,
-): Promise<void> {
-  const recordsPerRequest = options.payloads[0]!.records;
-  const intervalMs = (recordsPerRequest / options.rate!) * 1000;
+/**
+ * Runs the schedule: sends leave when due (a request is handed to undici, which queues it if all
+ * connections are busy; that wait is the server's and is counted too, since latency starts at the
+ * scheduled time). Between sends the loop sleeps until the next one is due, at most 5 ms, so a
+ * late timer costs a burst of catch-up sends, never a missing one.
+ */
+async function openLoop(schedule: OpenLoopSchedule, send: (scheduledAt: number) => Promise<void>): Promise<void> {
   const inFlight = new Set<Promise<void>>();
-  let scheduled = started;
-  while (scheduled < end) {
-    const now = performance.now();
-    while (scheduled <= now && scheduled < end) {
-      const request = send(nextPayload(), scheduled);
-      inFlight.add(request);
-      void request.finally(() => inFlight.delete(request));
-      scheduled += intervalMs;
-    }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(scheduled - performance.now(), 5))));
+  const start = (scheduledAt: number) => {
+    const request = send(scheduledAt);
+    inFlight.add(request);
+    void request.finally(() => inFlight.delete(request));
+  };
+  while (!schedule.done) {
+    schedule.due(performance.now(), start);
+    if (schedule.done) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(schedule.waitMs(performance.now()), 5)));
   }
   await Promise.all(inFlight);
 }

@@ -108,3 +108,47 @@ export class MetricsSampler {
     }
   }
 }
+
+/** The server's event-loop delay histogram as /api/v1/metrics lists it: [upper bound ms (null: above 100 s), count]. */
+export type LoopDelayBuckets = Array<[number | null, number]>;
+
+/** Event-loop delay of the server over one run, from two snapshots of its cumulative histogram. */
+export interface LoopDelayReport {
+  /** Probe observations in the run (one per 10 ms the server's timer fired). */
+  samples: number;
+  p99_ms: number;
+  /** Upper bound of the highest non-empty bucket (resolution ±12 %). */
+  max_ms: number;
+}
+
+/** Reads arc_event_loop_delay_seconds from /api/v1/metrics; null when the server does not expose it. */
+export async function readLoopDelay(url: string, headers: Record<string, string>): Promise<LoopDelayBuckets | null> {
+  try {
+    const response = await fetch(new URL('/api/v1/metrics', url), { headers });
+    if (!response.ok) return null;
+    const snapshot = (await response.json()) as Record<string, Array<{ fine_buckets?: LoopDelayBuckets }>>;
+    return snapshot.arc_event_loop_delay_seconds?.[0]?.fine_buckets ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** p99 and max of what `after` holds beyond `before` (the server's histogram is cumulative). */
+export function loopDelayBetween(before: LoopDelayBuckets, after: LoopDelayBuckets): LoopDelayReport {
+  const earlier = new Map(before.map(([bound, count]) => [bound ?? Infinity, count]));
+  const run = after
+    .map(([bound, count]) => [bound ?? Infinity, count - (earlier.get(bound ?? Infinity) ?? 0)] as const)
+    .filter(([, count]) => count > 0)
+    .sort((a, b) => a[0] - b[0]);
+  const samples = run.reduce((sum, [, count]) => sum + count, 0);
+  let p99 = 0;
+  let seen = 0;
+  for (const [bound, count] of run) {
+    seen += count;
+    if (seen >= 0.99 * samples) {
+      p99 = bound;
+      break;
+    }
+  }
+  return { samples, p99_ms: p99, max_ms: run.at(-1)?.[0] ?? 0 };
+}

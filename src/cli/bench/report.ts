@@ -31,6 +31,20 @@ export interface BenchReport {
   /** pid is null when the figures come from the server's /api/v1/metrics (not a local process). */
   server: { pid: number | null; source: '/proc' | '/api/v1/metrics'; cpu_percent: number; peak_rss_mb: number } | null;
   bench: { cpu_percent: number };
+  /**
+   * The server's event-loop delay over the run (the diff of its arc_event_loop_delay_seconds
+   * histogram before and after): stalls next to the latencies they cause. Null if it is not exposed.
+   */
+  server_event_loop: { samples: number; p99_ms: number; max_ms: number } | null;
+  /** --rate only: the schedule and how well the bench kept it. Null in closed loop. */
+  open_loop: {
+    offered_records_per_sec: number;
+    scheduled_requests: number;
+    /** Requests sent more than late_threshold_ms after their scheduled time (the bench fell behind). */
+    late_sends: number;
+    late_threshold_ms: number;
+    max_send_lag_ms: number;
+  } | null;
   verify: VerifyReport | null;
   /** --query-load: the heavy query that ran alongside the writes. */
   query_load?: { sql: string; completed: number; p50_ms: number | null; errors: string[] } | null;
@@ -69,6 +83,14 @@ export function formatReport(report: BenchReport): string {
       : '  server        CPU and memory not available (neither a local pid nor /api/v1/metrics)',
     `  bench itself  CPU ${fmt(report.bench.cpu_percent)}% of one core   (machine: ${report.machine.cpus} cores, ${report.machine.cpu_model})`,
   );
+  const loop = report.server_event_loop;
+  lines.push(loop ? `  event loop    server's delay p99 ${fmt(loop.p99_ms, 2)} ms   max ${fmt(loop.max_ms, 2)} ms   (${fmt(loop.samples)} probes)` : '  event loop    not available (the server does not expose arc_event_loop_delay_seconds)');
+  const open = report.open_loop;
+  if (open) {
+    lines.push(
+      `  open loop     ${fmt(open.scheduled_requests)} requests scheduled, ${fmt(open.late_sends)} sent late (> ${fmt(open.late_threshold_ms)} ms behind schedule), max send lag ${fmt(open.max_send_lag_ms, 2)} ms`,
+    );
+  }
   if (report.query_load) {
     const q = report.query_load;
     lines.push(`  query load    ${fmt(q.completed)} queries alongside, p50 ${q.p50_ms === null ? 'n/a' : `${fmt(q.p50_ms, 1)} ms`}: ${q.sql}`);
@@ -100,6 +122,11 @@ export function formatComparison(a: BenchReport, b: BenchReport, nameA: string, 
     rows.push(['server peak RSS MB', a.server.peak_rss_mb, b.server.peak_rss_mb, false]);
   }
   rows.push(['bench CPU %', a.bench.cpu_percent, b.bench.cpu_percent, false]);
+  if (a.server_event_loop && b.server_event_loop) {
+    rows.push(['event loop p99 ms', a.server_event_loop.p99_ms, b.server_event_loop.p99_ms, false]);
+    rows.push(['event loop max ms', a.server_event_loop.max_ms, b.server_event_loop.max_ms, false]);
+  }
+  if (a.open_loop && b.open_loop) rows.push(['late sends', a.open_loop.late_sends, b.open_loop.late_sends, false]);
   rows.push(['errors', sum(a.errors), sum(b.errors), false]);
   const width = Math.max(...rows.map((r) => r[0].length));
   const lines = [`${''.padEnd(width)}  ${nameA.padStart(14)}  ${nameB.padStart(14)}     b/a`];

@@ -45,6 +45,10 @@ export const ERROR_TABLE = {
     summary: 'x-arc-arrow-compression is not zstd or lz4, or x-arc-arrow-dictionary is not true, 1, false or 0.',
   },
   ARC_ERR_QUERY_TIMEOUT: { status: 504, summary: 'The query ran longer than query.timeout and was stopped.' },
+  ARC_ERR_QUERY_CANCELLED: {
+    status: 499,
+    summary: 'The client closed the connection before the answer was complete; the query was interrupted (the status is only seen in logs and metrics).',
+  },
   ARC_ERR_QUERY_FAILED: { status: 500, summary: 'DuckDB failed while running the query (the message is DuckDB\'s).' },
   ARC_ERR_DATABASE_EXISTS: { status: 409, summary: 'POST /api/v1/databases for a name that exists already.' },
   ARC_ERR_DATABASE_NOT_FOUND: { status: 404, summary: 'The database has neither data nor a creation marker.' },

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
 import { encode, f64, i64, u64 } from './helpers/msgpack.js';
 import type { QueryBenchReport } from '../src/cli/bench/query-bench.js';
-import { flush, get, post, runArc, startServer, tempDir, writeMsgpack, type TestServer } from './helpers/server.js';
+import { flush, get, metric, post, runArc, startServer, tempDir, until, writeMsgpack, type TestServer } from './helpers/server.js';
 
 /** SQL over stored data (issue #5): Arc's query API through DuckDB, guard rails, pruning, read-your-writes. */
 let server: TestServer;
@@ -168,6 +168,58 @@ test('a query running past query.timeout is stopped: 504 Query timed out', async
   assert.equal(response.status, 504);
   assert.equal(response.json.error, 'Query timed out');
   assert.equal((await sql('SELECT 1 AS still_fine')).status, 200, 'the session is usable afterwards');
+});
+
+test('an expensive time constant runs under query.timeout on its own session: 504 at once, other queries not blocked', { timeout: 180_000 }, async () => {
+  // A few seconds of levenshtein in the WHERE's time constant, evaluated for file pruning.
+  const quick = await startServer({ env: { ARC_QUERY_TIMEOUT: '1' } });
+  try {
+    assert.equal((await post(quick, '/write?db=lab', 'rooms,room=a temp=20.5 1732420800000000000')).status, 204);
+    const order: string[] = [];
+    const query = (text: string) => post(quick, '/api/v1/query', JSON.stringify({ sql: text }), { 'content-type': 'application/json', 'x-arc-database': 'lab' });
+    const slow = query("SELECT count(*) FROM rooms WHERE time > to_timestamp(levenshtein(repeat('a', 20000), repeat('b', 20000)))").then((response) => {
+      order.push('slow');
+      return response;
+    });
+    await until(async () => (await metric(quick, 'arc_query_sessions_in_use')) >= 1, 'the slow query to hold a session');
+    const simple = await query('SELECT 42 AS answer');
+    order.push('simple');
+    assert.equal(simple.status, 200, simple.text);
+    assert.deepEqual(simple.json.data, [[42]]);
+    const timedOut = await slow;
+    assert.equal(timedOut.status, 504, timedOut.text);
+    assert.equal(timedOut.json.code, 'ARC_ERR_QUERY_TIMEOUT');
+    assert.deepEqual(order, ['simple', 'slow'], 'the simple query did not wait behind the time constant');
+    // DuckDB finishes the levenshtein call before it sees the interrupt; only then is the session idle again.
+    await until(async () => (await metric(quick, 'arc_query_sessions_in_use')) === 0, 'the stopped session to return to the pool');
+    assert.equal((await query('SELECT count(*) AS n FROM rooms')).json.data?.toString(), '1');
+  } finally {
+    assert.equal(await quick.stop(), 0);
+  }
+});
+
+test('queries whose clients went away are cancelled: sessions freed, counted as ARC_ERR_QUERY_CANCELLED, not as time-outs', { timeout: 180_000 }, async () => {
+  const patient = await startServer({ env: { ARC_QUERY_TIMEOUT: '600', ARC_QUERY_MAX_CONCURRENT: '4' } });
+  try {
+    const cancelled = 'arc_ingest_rejected_requests_total{reason="ARC_ERR_QUERY_CANCELLED"}';
+    // Six queries for four sessions: four run, two wait for a session; all six are abandoned.
+    const requests: http.ClientRequest[] = [];
+    for (let i = 0; i < 6; i++) {
+      const request = http.request(`${patient.url}/api/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      request.on('error', () => undefined); // the abort below
+      request.end(JSON.stringify({ sql: `SELECT count(*) + ${i} FROM range(100000000000)` }));
+      requests.push(request);
+    }
+    await until(async () => (await metric(patient, 'arc_query_sessions_in_use')) === 4, 'four queries to run');
+    for (const request of requests) request.destroy();
+    await until(async () => (await metric(patient, 'arc_ingest_rejected_requests_total', 'reason="ARC_ERR_QUERY_CANCELLED"')) === 6, `${cancelled} to count the six`);
+    await until(async () => (await metric(patient, 'arc_query_sessions_in_use')) === 0, 'every session back in the pool');
+    assert.equal(await metric(patient, 'arc_ingest_rejected_requests_total', 'reason="ARC_ERR_QUERY_TIMEOUT"'), 0);
+    const answer = await post(patient, '/api/v1/query', JSON.stringify({ sql: 'SELECT 42 AS answer' }), { 'content-type': 'application/json' });
+    assert.deepEqual(answer.json.data, [[42]]);
+  } finally {
+    assert.equal(await patient.stop(), 0);
+  }
 });
 
 test('time-range pruning: only the hour directories the WHERE allows are read', async () => {

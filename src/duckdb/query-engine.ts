@@ -34,6 +34,7 @@ export class QueryEngine {
   private readonly idle: QuerySession[] = [];
   private readonly waiting: Array<(session: QuerySession) => void> = [];
   private utilityQueue: Promise<unknown> = Promise.resolve();
+  private readonly size: number;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -41,6 +42,12 @@ export class QueryEngine {
     sessions: QuerySession[],
   ) {
     this.idle.push(...sessions);
+    this.size = sessions.length;
+  }
+
+  /** Sessions not idle in the pool: running a query, or still finishing one that was stopped or abandoned. */
+  get inUse(): number {
+    return this.size - this.idle.length;
   }
 
   static async open(options: QueryEngineOptions): Promise<QueryEngine> {
@@ -80,11 +87,27 @@ export class QueryEngine {
     return run;
   }
 
-  /** A session for one query; give it back with `release`. Waits when all are busy. */
-  acquire(): Promise<QuerySession> {
+  /**
+   * A session for one query; give it back with `release`. Waits when all are busy; an abort of
+   * `signal` while waiting rejects with the signal's reason (a client that left takes no session).
+   */
+  acquire(signal?: AbortSignal): Promise<QuerySession> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const session = this.idle.pop();
     if (session) return Promise.resolve(session);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = (granted: QuerySession) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(granted);
+      };
+      const onAbort = () => {
+        const at = this.waiting.indexOf(waiter);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
   }
 
   async release(session: QuerySession): Promise<void> {
@@ -112,6 +135,11 @@ export class QuerySession {
   async loadTable(name: string, batch: ColumnBatch): Promise<void> {
     this.temporary.push(name);
     await this.loader.createAndLoad(this.connection, name, batch, 0, batch.rowCount, true);
+  }
+
+  /** A small statement's rows, on this session: `interrupt` stops it, and no other query waits behind it. */
+  async rows(sql: string): Promise<Array<Record<string, unknown>>> {
+    return (await this.connection.runAndReadAll(sql)).getRowObjects() as Array<Record<string, unknown>>;
   }
 
   stream(sql: string): Promise<DuckDBResult> {

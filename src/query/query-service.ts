@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
 import type { ColumnBatch } from '../columnar/column-batch.js';
-import { quotedIdentifier, quotedString, type QueryEngine, type QuerySession } from '../duckdb/query-engine.js';
+import { quotedIdentifier, quotedString, type QueryEngine } from '../duckdb/query-engine.js';
 import { resultColumns, type ResultColumn } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { QueryRun, queryCancelled } from './query-run.js';
 import { boundsOf, planQuery, replaceTablesWithCalls, type AstNode, type TimeOperator } from './sql-plan.js';
 import type { FileCatalog, FileSnapshot } from '../storage/catalog.js';
 
@@ -24,6 +25,8 @@ export interface QueryInput {
   database: string;
   /** Whether x-arc-database was sent (Arc then refuses db.table names). */
   headerDatabase: boolean;
+  /** Aborted when the client went away: the query is interrupted and fails with ARC_ERR_QUERY_CANCELLED. */
+  signal?: AbortSignal;
   /**
    * Called with the database of every table the statement references (joins, subqueries and CTEs
    * included) before anything is read; throws to refuse the query. Absent: every database.
@@ -96,7 +99,11 @@ export class QueryService {
     private readonly log: Logger,
   ) {}
 
-  /** Plans and starts a query; throws ArcError for refused SQL, failures and time-outs. */
+  /**
+   * Plans and starts a query; throws ArcError for refused SQL, failures, time-outs and cancels.
+   * Everything DuckDB does for it after planning (time constants, loading buffered rows, running,
+   * fetching) runs on the query's own session under its time limit and can be interrupted.
+   */
   async open(input: QueryInput): Promise<OpenQuery> {
     const started = performance.now();
     const prepared = await this.prepare(input);
@@ -106,35 +113,39 @@ export class QueryService {
       }
       input.authorize(prepared.tables.map((table) => table.database));
     }
-    const times = prepared.literalTimes ?? (prepared.timesSql ? await this.evaluateTimes(prepared.timesSql, prepared.conditions.length) : []);
-    const bounds = boundsOf(prepared.conditions, times, BOUND_MARGIN_US);
 
     const id = this.nextId++;
-    const session = await this.engine.acquire();
-    // The query's view of the data, taken in one synchronous step: rows in memory and the files of
-    // the catalog, so no flush can land between them (each row is seen once). The files stay
-    // pinned, so a compaction swapping them out cannot unlink them under the query.
-    const snapshots = prepared.tables.map((table, k) => {
-      const range = bounds.get(k) ?? { lo: null, hi: null };
-      return this.snapshotOf(table, range.lo, range.hi);
+    const session = await this.engine.acquire(input.signal).catch(() => {
+      throw queryCancelled();
     });
+    const run = new QueryRun(this.engine, session, this.options.timeoutMs, input.signal);
+    let snapshots: TableSnapshot[] = [];
     const releaseSnapshots = () => {
       for (const snapshot of snapshots) {
         snapshot.files.release();
         snapshot.schema?.release();
       }
     };
-    let timer: NodeJS.Timeout | null = null;
-    let timedOut = false;
     const names = new Map<string, string>();
     try {
+      // Non-literal constants (`now() - INTERVAL 1 hour`, or anything a client writes) are evaluated
+      // here, on this session under the timer: an expensive one is stopped like the query itself.
+      const times = prepared.literalTimes ?? (prepared.timesSql ? await this.evaluateTimes(run, prepared.timesSql, prepared.conditions.length) : []);
+      const bounds = boundsOf(prepared.conditions, times, BOUND_MARGIN_US);
+      // The query's view of the data, taken in one synchronous step: rows in memory and the files of
+      // the catalog, so no flush can land between them (each row is seen once). The files stay
+      // pinned, so a compaction swapping them out cannot unlink them under the query.
+      snapshots = prepared.tables.map((table, k) => {
+        const range = bounds.get(k) ?? { lo: null, hi: null };
+        return this.snapshotOf(table, range.lo, range.hi);
+      });
       let sql = prepared.template;
       const sources: SourceProfile[] = [];
       let missing = 0;
       for (const [k, table] of prepared.tables.entries()) {
         const prefix = `__arc_q${id}_t${k}`;
         names.set(prefix, table.measurement);
-        const source = await this.sourceOf(session, prefix, table, snapshots[k]!);
+        const source = await this.sourceOf(run, prefix, table, snapshots[k]!);
         if (source.missing) missing++;
         sources.push(source.profile);
         // split/join, not replace(): a file path may hold `$&`-like sequences.
@@ -142,22 +153,15 @@ export class QueryService {
       }
       if (prepared.tables.length > 0 && missing === prepared.tables.length) {
         // Arc answers a query on measurements without data with an empty result, not an error.
-        releaseSnapshots();
-        await this.engine.release(session);
+        await run.finish(releaseSnapshots);
         return emptyQuery(sources);
       }
-      timer = setTimeout(() => {
-        timedOut = true;
-        session.interrupt();
-      }, this.options.timeoutMs);
       let result: DuckDBResult;
       try {
-        result = await session.stream(sql);
+        result = await run.bounded(() => session.stream(sql));
       } catch (err) {
-        if (missing > 0 && /^Binder Error/.test((err as Error).message)) {
-          clearTimeout(timer);
-          releaseSnapshots();
-          await this.engine.release(session);
+        if (run.stopReason === null && missing > 0 && /^Binder Error/.test((err as Error).message)) {
+          await run.finish(releaseSnapshots);
           return emptyQuery(sources); // a missing measurement has no columns to bind
         }
         throw err;
@@ -165,20 +169,19 @@ export class QueryService {
       const columns = resultColumns(result);
       // One chunk is fetched ahead, so DuckDB produces the next while this thread converts the last.
       let ahead: Promise<DuckDBDataChunk | null> | null = null;
-      const fetchChunk = async (): Promise<DuckDBDataChunk | null> => {
-        const chunk = await result.fetchChunk();
-        return chunk && chunk.rowCount > 0 ? chunk : null;
-      };
+      const fetchChunk = () =>
+        run.bounded(async () => {
+          const chunk = await result.fetchChunk();
+          return chunk && chunk.rowCount > 0 ? chunk : null;
+        });
       let closed = false;
       const close = async () => {
         if (closed) return;
         closed = true;
-        if (ahead) await ahead.catch(() => null); // the session is not handed on while DuckDB still fills a chunk
-        clearTimeout(timer!);
         const elapsed = performance.now() - started;
         if (this.options.slowQueryMs > 0 && elapsed >= this.options.slowQueryMs) this.log.warn('slow query', { ms: Math.round(elapsed), sql: input.sql });
-        releaseSnapshots();
-        await this.engine.release(session);
+        // A chunk still being fetched is interrupted; the session is handed on once DuckDB returned.
+        await run.finish(releaseSnapshots);
       };
       return {
         columns,
@@ -192,15 +195,13 @@ export class QueryService {
             return chunk;
           } catch (err) {
             ahead = null;
-            throw this.failure(err, timedOut, names);
+            throw this.failure(err, run, names);
           }
         },
       };
     } catch (err) {
-      if (timer) clearTimeout(timer);
-      releaseSnapshots();
-      await this.engine.release(session);
-      throw this.failure(err, timedOut, names);
+      await run.finish(releaseSnapshots);
+      throw this.failure(err, run, names);
     }
   }
 
@@ -239,7 +240,7 @@ export class QueryService {
       placeholders,
       conditions,
       timesSql,
-      literalTimes: literal ? await this.evaluateTimes(timesSql!, conditions.length) : null,
+      literalTimes: literal ? await this.evaluateTimes(null, timesSql!, conditions.length) : null,
     };
     this.prepared.set(key, prepared);
     if (this.prepared.size > PREPARED_CACHE_SIZE) this.prepared.delete(this.prepared.keys().next().value!);
@@ -262,15 +263,20 @@ export class QueryService {
     return { statement: parsed.statements[0]!, explain: explainMatch ? `EXPLAIN${explainMatch[1] ? ' ANALYZE' : ''} ` : '' };
   }
 
-  /** µs since the epoch of each condition's constant (null when it is not a timestamp). */
-  private async evaluateTimes(timesSql: string, count: number): Promise<Array<number | null>> {
+  /**
+   * µs since the epoch of each condition's constant (null when it is not a timestamp). Without a
+   * run (literal constants only, at preparation) on the shared utility connection, which is fine
+   * for literals only: they cost nothing to evaluate.
+   */
+  private async evaluateTimes(run: QueryRun | null, timesSql: string, count: number): Promise<Array<number | null>> {
     try {
-      const [row] = await this.engine.utilityRows(timesSql);
+      const [row] = run ? await run.bounded(() => run.session.rows(timesSql)) : await this.engine.utilityRows(timesSql);
       return Array.from({ length: count }, (_, i) => {
         const value = row?.[`c${i}`];
         return value === null || value === undefined ? null : Number(value);
       });
-    } catch {
+    } catch (err) {
+      if (run?.stopReason) throw err;
       return Array.from({ length: count }, () => null); // not prunable; the WHERE still filters every row
     }
   }
@@ -303,12 +309,12 @@ export class QueryService {
    * A table reference as SQL for a FROM clause: its snapshot's Parquet files (an explicit list:
    * nothing is expanded later) and its rows in memory, loaded as temporary tables of the session.
    */
-  private async sourceOf(session: QuerySession, prefix: string, table: { database: string; measurement: string }, snapshot: TableSnapshot): Promise<{ sql: string; profile: SourceProfile; missing: boolean }> {
+  private async sourceOf(run: QueryRun, prefix: string, table: { database: string; measurement: string }, snapshot: TableSnapshot): Promise<{ sql: string; profile: SourceProfile; missing: boolean }> {
     const parts: string[] = [];
     let bufferedRows = 0;
     for (const [j, batch] of snapshot.batches.entries()) {
       const name = `${prefix}_b${j}`;
-      await session.loadTable(name, batch);
+      await run.bounded(() => run.session.loadTable(name, batch));
       bufferedRows += batch.rowCount;
       // Buffered strings load as ENUMs (fast); as VARCHAR they compare and sort like the files' strings.
       const strings = batch.columns.filter((c) => c.type === 'string').map((c) => `CAST(${quotedIdentifier(c.name)} AS VARCHAR) AS ${quotedIdentifier(c.name)}`);
@@ -327,9 +333,9 @@ export class QueryService {
   }
 
   /** A DuckDB error as the client should see it: our temporary table names replaced by the user's table names. */
-  private failure(err: unknown, timedOut: boolean, names: ReadonlyMap<string, string>): ArcError {
+  private failure(err: unknown, run: QueryRun, names: ReadonlyMap<string, string>): ArcError {
+    if (run.stopReason) return run.stopReason;
     if (err instanceof ArcError) return err;
-    if (timedOut) return new ArcError('ARC_ERR_QUERY_TIMEOUT', 'Query timed out');
     let message = err instanceof Error ? err.message : String(err);
     message = message.replace(/__arc_q\d+_t\d+(_b\d+)?/g, (name) => names.get(name.replace(/_b\d+$/, '')) ?? name);
     return new ArcError(CLIENT_ERRORS.test(message) ? 'ARC_ERR_BAD_QUERY' : 'ARC_ERR_QUERY_FAILED', message);

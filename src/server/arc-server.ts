@@ -213,6 +213,8 @@ export class ArcServer {
         connections: config.query.maxConcurrent,
         parquetMetadataCache: config.query.parquetMetadataCache,
       });
+      const queryEngine = engine;
+      metrics.registry.gauge('arc_query_sessions_in_use', 'DuckDB query sessions not idle: running a query, or finishing one that was stopped or abandoned', () => queryEngine.inUse);
       const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
       let continuousQueries: ServerState['continuousQueries'] = null;
       if (config.continuousQuery.enabled) {

@@ -22,9 +22,9 @@ const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);
  * The request's database for bare table names, whether the header was sent (arc-spec §9), and the
  * token's database scope, which the query service applies to every table the statement references.
  */
-function queryDatabase(context: RequestContext): Pick<QueryInput, 'database' | 'headerDatabase' | 'authorize'> {
+function queryDatabase(context: RequestContext): Pick<QueryInput, 'database' | 'headerDatabase' | 'authorize' | 'signal'> {
   const authorize = databaseAuthorizer(context.principal);
-  const scope = authorize ? { authorize } : {};
+  const scope = { signal: clientGone(context), ...(authorize ? { authorize } : {}) };
   const header = context.req.headers['x-arc-database'];
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
   if (!value) return { database: DEFAULT_DATABASE, headerDatabase: false, ...scope };
@@ -34,6 +34,18 @@ function queryDatabase(context: RequestContext): Pick<QueryInput, 'database' | '
     throw new ArcError('ARC_ERR_BAD_QUERY', `invalid x-arc-database header: ${(err as Error).message}`);
   }
   return { database: value, headerDatabase: true, ...scope };
+}
+
+/**
+ * Aborted when the response closes before it finished: the client went away, so its query is
+ * interrupted instead of holding a DuckDB session (and CPU) until the time limit.
+ */
+function clientGone(context: RequestContext): AbortSignal {
+  const controller = new AbortController();
+  const { res } = context;
+  if (res.destroyed) controller.abort();
+  else res.once('close', () => (res.writableFinished ? undefined : controller.abort()));
+  return controller.signal;
 }
 
 async function sqlOf(context: RequestContext): Promise<string> {

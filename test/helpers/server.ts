@@ -167,3 +167,23 @@ export function runArc(args: string[], cwd = tempDir('arc-cli-')): Promise<{ cod
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** A value of /metrics (Prometheus text): the sample named `name` with exactly `labels`, 0 when absent. */
+export async function metric(server: { url: string }, name: string, labels = ''): Promise<number> {
+  const text = (await get(server, '/metrics')).text;
+  const wanted = labels === '' ? name : `${name}{${labels}}`;
+  for (const line of text.split('\n')) {
+    const space = line.lastIndexOf(' ');
+    if (space > 0 && line.slice(0, space) === wanted) return Number(line.slice(space + 1));
+  }
+  return 0;
+}
+
+/** Polls `check` until it holds; fails naming `what` after `ms` (a generous bound, not a timing assertion). */
+export async function until(check: () => Promise<boolean> | boolean, what: string, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -13,12 +13,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { holdPoint } from '../hold-point.js';
 import type { FileKind } from '../storage/catalog.js';
 
 export interface MergeInput {
   path: string;
   kind: FileKind;
-  /** Flush files: the flush stamp (ns) from the name; other files carry `arc:max_stamp`. */
+  /** Flush files: the flush stamp (ns) from the name, unless the file records `arc:max_stamp` (a rewritten one); other files carry `arc:max_stamp`. */
   stamp: string | null;
 }
 
@@ -71,8 +72,9 @@ export async function merge(job: MergeJob): Promise<MergeResult> {
         maxStamps.set(String(row.file_name), BigInt(value));
       }
     }
-    // Acknowledgement order of each input: flush stamp, or the max stamp a compacted file records.
-    const ordered = job.inputs.map((input) => ({ path: input.path, stamp: input.stamp !== null ? BigInt(input.stamp) : (maxStamps.get(input.path) ?? 0n) }));
+    // Acknowledgement order of each input: the max stamp it records (compacted files, and flush files a
+    // delete or CQ swap rewrote under a fresh name), else the flush stamp of its name.
+    const ordered = job.inputs.map((input) => ({ path: input.path, stamp: maxStamps.get(input.path) ?? (input.stamp !== null ? BigInt(input.stamp) : 0n) }));
     ordered.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const maxStamp = ordered.reduce((max, input) => (input.stamp > max ? input.stamp : max), 0n);
 
@@ -115,6 +117,7 @@ export async function merge(job: MergeJob): Promise<MergeResult> {
     } finally {
       fs.closeSync(fd);
     }
+    await holdPoint('merge-written'); // tests: the inputs are read, the server has not seen the result yet
     return { skipped: false, rowsIn, rowsOut, bytesOut: fs.statSync(job.output).size, tags, maxStamp: maxStamp.toString(), dedupWarning };
   } finally {
     db.closeSync();

@@ -8,6 +8,7 @@ import type { CatalogFile, FileCatalog, NewFile } from '../storage/catalog.js';
 import { DurableFiles, fsyncDir, fsyncPath, removeQuietly } from '../storage/durable-files.js';
 import { FileStampClock, parquetFileName, partitionDir, tempNameFor } from '../storage/layout.js';
 import { hourRanges, reorder, sortPermutation } from '../storage/time-order.js';
+import { rewriteMetadata } from './rewrite-metadata.js';
 import { recoverRewrites, removeRewriteRecord, writeRewriteRecord, writeRewriteRecordAt, type RewriteRecord } from './rewrite-record.js';
 
 const { DuckDBInstance: Instance, quotedString } = duckdbApi;
@@ -146,8 +147,7 @@ export class WindowSwapper {
       throw new Error(`${path.relative(this.root, file.path)} has rows in the window and is still named by the write-ahead log; the window can be replaced once its log segment is deleted (wal.max_age_seconds)`);
     }
     if (inside === total) return 'emptied';
-    const metadata = (await this.connection.runAndReadAll(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${source}) WHERE decode(key) LIKE 'arc:%'`)).getRowObjects();
-    const kv = metadata.length ? `, KV_METADATA {${metadata.map((m) => `${quotedString(String(m.k))}: ${quotedString(String(m.v))}`).join(', ')}}` : '';
+    const kv = await rewriteMetadata(this.connection, file);
     const finalPath = this.freshName(path.dirname(file.path), file.measurement, suffixOf(file.path));
     const tempPath = tempNameFor(finalPath);
     await this.connection.run(`COPY (SELECT * FROM read_parquet(${source}) WHERE NOT (${inWindow}) ORDER BY "time") TO ${quotedString(tempPath)} (FORMAT parquet, COMPRESSION ${this.compression}${kv})`);

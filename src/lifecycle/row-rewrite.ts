@@ -3,11 +3,13 @@ import path from 'node:path';
 import duckdbApi, { type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
 import type { BufferManager } from '../buffer/buffer-manager.js';
 import { ArcError } from '../errors.js';
+import { holdPoint } from '../hold-point.js';
 import type { Logger } from '../log.js';
 import type { CatalogFile, FileCatalog, NewFile } from '../storage/catalog.js';
 import { DurableFiles, fsyncPath, removeQuietly } from '../storage/durable-files.js';
 import { FileStampClock, parquetFileName, tempNameFor } from '../storage/layout.js';
 import type { WriteAheadLog } from '../wal/write-ahead-log.js';
+import { rewriteMetadata } from './rewrite-metadata.js';
 import { recoverRewrites, removeRewriteRecord, writeRewriteRecord, writeRewriteRecordAt, type RewriteRecord } from './rewrite-record.js';
 
 const { DuckDBInstance: Instance, quotedString } = duckdbApi;
@@ -176,6 +178,7 @@ export class RowRewriter {
           }
         }
         if (removed.length === 0) return outcome;
+        await holdPoint('rewrite-prepared'); // tests: scanned and rewritten, nothing retired or published yet
         // Durable before any old file can disappear (a published record makes recovery delete them).
         await this.wal?.retireFiles(removed.map((file) => path.relative(this.root, file)));
         if (this.crashPoint === 'after-retire') process.kill(process.pid, 'SIGKILL');
@@ -249,8 +252,7 @@ export class RowRewriter {
       .filter((c) => !names.has(c.name))
       .map((c) => `, CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`)
       .join('');
-    const metadata = (await this.connection.runAndReadAll(`SELECT decode(key) AS k, decode(value) AS v FROM parquet_kv_metadata(${source}) WHERE decode(key) LIKE 'arc:%'`)).getRowObjects();
-    const kv = metadata.length ? `, KV_METADATA {${metadata.map((m) => `${quotedString(String(m.k))}: ${quotedString(String(m.v))}`).join(', ')}}` : '';
+    const kv = await rewriteMetadata(this.connection, file);
     const finalPath = this.freshName(path.dirname(file.path), file.measurement, suffixOf(file.path));
     const tempPath = tempNameFor(finalPath);
     const projection = own.map(quoteIdent).join(', ');

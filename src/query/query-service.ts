@@ -4,6 +4,7 @@ import type { ColumnBatch } from '../columnar/column-batch.js';
 import { quotedIdentifier, quotedString, type QueryEngine } from '../duckdb/query-engine.js';
 import { resultColumns, type ResultColumn } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
+import { holdPoint } from '../hold-point.js';
 import type { Logger } from '../log.js';
 import { QueryRun, queryCancelled } from './query-run.js';
 import { boundsOf, planQuery, replaceTablesWithCalls, type AstNode, type TimeOperator } from './sql-plan.js';
@@ -139,6 +140,7 @@ export class QueryService {
         const range = bounds.get(k) ?? { lo: null, hi: null };
         return this.snapshotOf(table, range.lo, range.hi);
       });
+      await holdPoint('query-snapshot'); // tests: files pinned, nothing read yet
       let sql = prepared.template;
       const sources: SourceProfile[] = [];
       let missing = 0;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Reader, quote } from './helpers/duckdb.js';
-import { flush, get, listFiles, post, startServer, type HttpResult, type TestServer } from './helpers/server.js';
+import { flush, get, listFiles, post, startServer, until, type HttpResult, type TestServer } from './helpers/server.js';
 
 /**
  * Row-level delete (issue #14): POST /api/v1/delete with Arc's bodies, but exact — rows where the
@@ -137,7 +137,8 @@ test('a file whose every row matches is deleted, not rewritten empty; the rewrit
   const response = await del(server, { database: DB, measurement: 'cpu', where, confirm: true });
   assert.equal(response.status, 200, response.text);
   assert.equal(response.json.deleted_count, 60);
-  assert.equal(fs.existsSync(path.join(server.root, DB, 'cpu', before[0]!)), false);
+  // The old file leaves the catalog at once; it is unlinked once no query still reads it.
+  await until(() => !fs.existsSync(path.join(server.root, DB, 'cpu', before[0]!)), 'the emptied file to be unlinked');
   assert.deepEqual(dataFiles(server).filter((f) => f.includes('/05/')), [], 'no empty file left behind');
   assert.deepEqual(await sql(server, `SELECT count(*) FROM ${DB}.cpu WHERE ${where}`), [[0]]);
   // A rewritten file (hour 0) still declares its tags, so compaction keeps deduplicating it.

@@ -101,6 +101,8 @@ export class WindowSwapper {
           if (attempt >= MAX_ATTEMPTS) throw new Error(`the files of ${database}.${measurement} kept changing during ${MAX_ATTEMPTS} attempts; try again`);
           continue;
         }
+        // Nothing to replace and nothing to add (a window without data): no record, no swap.
+        if (removed.length === 0 && added.length === 0) return { rowsWritten: 0, filesRewritten: 0, filesRemoved: 0 };
         this.publish(database, measurement, removed, added, crashPoint);
         return { rowsWritten: batch.rowCount, filesRewritten: rewritten, filesRemoved: removed.length - rewritten };
       } finally {

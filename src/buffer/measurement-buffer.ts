@@ -1,4 +1,4 @@
-import { bytesPerRow, compareNames, copyBatch, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
+import { bytesPerRow, compareNames, copyBatch, isSharedBatch, type Column, type ColumnBatch, type ColumnType } from '../columnar/column-batch.js';
 import type { ArrayPool } from './array-pool.js';
 
 /** A buffer's rows handed to storage: the batch reads from `buffers`, which go back to the pool after the flush. */
@@ -51,6 +51,7 @@ export class MeasurementBuffer {
   /** Appends a batch (its columns sorted by name, as every batch's are). Returns the bytes added. */
   append(batch: ColumnBatch): number {
     const before = this.bytes;
+    if (this.rowCount === 0 && this.keep(batch)) return this.bytes - before;
     if (this.rowCount === 0) this.start(batch);
     else this.adopt(batch);
     const start = this.rowCount;
@@ -152,6 +153,29 @@ export class MeasurementBuffer {
     }
   }
 
+  /**
+   * An empty buffer takes a batch whose arrays are shared memory of its own (a decode worker's,
+   * see `sharedCopy`) as its storage instead of copying it: a body of millions of rows then costs
+   * the event loop nothing per row. Returns false (nothing taken) for any other batch.
+   */
+  private keep(batch: ColumnBatch): boolean {
+    if (batch.rowCount === 0 || !isSharedBatch(batch)) return false;
+    const columns: BufferColumn[] = [];
+    for (const column of batch.columns) {
+      const kept = BufferColumn.keep(column, batch.rowCount, this.pool);
+      if (kept === null) return false;
+      columns.push(kept);
+    }
+    this.tagColumns = batch.tagColumns;
+    this.firstRowAt = performance.now();
+    this.capacity = batch.rowCount;
+    this.time = batch.time;
+    this.columns = columns;
+    this.dictionaryBytes = columns.reduce((sum, column) => sum + column.dictionaryBytes, 0);
+    this.rowCount = batch.rowCount;
+    return true;
+  }
+
   private start(batch: ColumnBatch): void {
     this.tagColumns = batch.tagColumns;
     this.firstRowAt = performance.now();
@@ -177,7 +201,7 @@ class BufferColumn {
   private data: SharedArrayBuffer;
   private valid: Uint8Array | null = null;
   /** String columns: the buffer-wide dictionary and its index. */
-  private readonly dictionary: string[] = [];
+  private dictionary: string[] = [];
   private readonly index = new Map<string, number>();
 
   constructor(
@@ -185,12 +209,36 @@ class BufferColumn {
     readonly type: ColumnType,
     private capacity: number,
     private readonly pool: ArrayPool,
+    data?: SharedArrayBuffer,
   ) {
-    this.data = pool.take(capacity * bytesPerRow(type));
+    this.data = data ?? pool.take(capacity * bytesPerRow(type));
   }
 
   get bytes(): number {
     return this.data.byteLength + (this.valid ? this.valid.buffer.byteLength : 0);
+  }
+
+  /**
+   * A column over `column`'s own arrays (no copy), or null when its dictionary repeats a value
+   * (ids could not then be kept as they are).
+   */
+  static keep(column: Column, rows: number, pool: ArrayPool): BufferColumn | null {
+    const data = (column.type === 'string' ? column.ids : column.values).buffer as SharedArrayBuffer;
+    const kept = new BufferColumn(column.name, column.type, rows, pool, data);
+    if (column.type === 'string') {
+      for (let id = 0; id < column.dictionary.length; id++) kept.index.set(column.dictionary[id]!, id);
+      if (kept.index.size !== column.dictionary.length) return null;
+      kept.dictionary = column.dictionary.slice(0);
+    }
+    kept.valid = column.valid;
+    return kept;
+  }
+
+  /** Heap bytes of the dictionary strings (as `append` counts them). */
+  get dictionaryBytes(): number {
+    let total = 0;
+    for (const value of this.dictionary) total += 2 * value.length + STRING_OVERHEAD;
+    return total;
   }
 
   /** Copies rows of `column` in at `start`; returns the dictionary bytes added. */

@@ -48,6 +48,11 @@ export interface ColumnBatch {
   columns: Column[];
   /** Names of the columns that came from tags (row MessagePack, line protocol): Parquet `arc:tags`. */
   tagColumns: readonly string[] | null;
+  /**
+   * Set by `sharedCopy` only: every array is shared memory of this batch's own, nobody else writes
+   * it, and whoever takes the batch may keep the arrays instead of copying them.
+   */
+  ownsSharedArrays?: true;
 }
 
 export const TIME_COLUMN = 'time';
@@ -112,4 +117,46 @@ export function sliceBatch(batch: ColumnBatch, from: number, to: number): Column
     }
   });
   return { measurement: batch.measurement, rowCount: to - from, time: batch.time.subarray(from, to), columns, tagColumns: batch.tagColumns };
+}
+
+/**
+ * A copy of rows [0, rowCount) whose arrays live in SharedArrayBuffers sized to the rows. A decode
+ * worker hands batches over this way: posting them shares the memory instead of copying it, and a
+ * buffer can keep such arrays as they are (see `isSharedBatch`), so a body of millions of rows
+ * costs the event loop no copy at all.
+ */
+export function sharedCopy(batch: ColumnBatch): ColumnBatch {
+  const n = batch.rowCount;
+  const share = <T extends BigInt64Array | Float64Array | Uint8Array | Uint32Array>(array: T, make: (buffer: SharedArrayBuffer) => T): T => {
+    const copy = make(new SharedArrayBuffer(Math.max(1, n) * array.BYTES_PER_ELEMENT));
+    copy.set(array.subarray(0, n) as never);
+    return copy;
+  };
+  const bytes = (array: Uint8Array) => share(array, (buffer) => new Uint8Array(buffer, 0, n));
+  const columns = batch.columns.map((column): Column => {
+    const valid = column.valid ? bytes(column.valid) : null;
+    switch (column.type) {
+      case 'int64':
+        return { name: column.name, type: 'int64', values: share(column.values, (buffer) => new BigInt64Array(buffer, 0, n)), valid };
+      case 'float64':
+        return { name: column.name, type: 'float64', values: share(column.values, (buffer) => new Float64Array(buffer, 0, n)), valid };
+      case 'bool':
+        return { name: column.name, type: 'bool', values: bytes(column.values), valid };
+      case 'string':
+        return { name: column.name, type: 'string', ids: share(column.ids, (buffer) => new Uint32Array(buffer, 0, n)), dictionary: column.dictionary.slice(0), valid };
+    }
+  });
+  const time = share(batch.time, (buffer) => new BigInt64Array(buffer, 0, n));
+  return { measurement: batch.measurement, rowCount: n, time, columns, tagColumns: batch.tagColumns, ownsSharedArrays: true };
+}
+
+/** Whether `batch` came from `sharedCopy` with every array still starting its own SharedArrayBuffer. */
+export function isSharedBatch(batch: ColumnBatch): boolean {
+  if (batch.ownsSharedArrays !== true) return false;
+  const owns = (array: ArrayBufferView | null) => array === null || (array.buffer instanceof SharedArrayBuffer && array.byteOffset === 0);
+  if (!owns(batch.time)) return false;
+  for (const column of batch.columns) {
+    if (!owns(column.valid) || !owns(column.type === 'string' ? column.ids : column.values)) return false;
+  }
+  return true;
 }

@@ -1,5 +1,4 @@
 import { Worker } from 'node:worker_threads';
-import { decodeBatches } from '../columnar/batch-codec.js';
 import type { ColumnBatch } from '../columnar/column-batch.js';
 import { ArcError, formatSize, type ErrorCode } from '../errors.js';
 import { declaredZstdSize, type BodyEncoding } from './body-encoding.js';
@@ -22,8 +21,8 @@ export type DecodeReply =
   | {
       id: number;
       ok: true;
-      /** The decoded batches, batch-codec encoded (transferred, not copied). */
-      encoded: Uint8Array;
+      /** The decoded batches, their arrays in shared memory (sharedCopy): posted without copying a row. */
+      batches: ColumnBatch[];
       /** msgpack: the payload item of each batch. */
       items: number[];
       multiItem: boolean;
@@ -99,8 +98,7 @@ export class DecodePool {
         if (reply.code !== null) throw new ArcError(reply.code, reply.message, reply.details);
         throw new Error(`decode worker failed: ${reply.message}`);
       }
-      const encoded = Buffer.from(reply.encoded.buffer, reply.encoded.byteOffset, reply.encoded.byteLength);
-      return { batches: decodeBatches(encoded), items: reply.items, multiItem: reply.multiItem, rowCount: reply.rowCount, lines: reply.lines };
+      return { batches: reply.batches, items: reply.items, multiItem: reply.multiItem, rowCount: reply.rowCount, lines: reply.lines };
     } finally {
       this.reserved -= reservation;
       this.inFlight--;

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import { encodeBatches } from '../columnar/batch-codec.js';
+import { sharedCopy } from '../columnar/column-batch.js';
 import { StringInterner } from '../columnar/string-interner.js';
 import { ArcError } from '../errors.js';
 import { decompressBody, sniffEncoding } from './body-encoding.js';
@@ -9,7 +9,8 @@ import { decodeMsgpackPayload } from './msgpack-decode.js';
 import { decodeUtf8 } from './msgpack-reader.js';
 
 // A decode worker: decompresses and decodes one large or compressed write body at a time, off the
-// server's event loop, and sends the rows back as one transferred buffer (batch-codec encoding).
+// server's event loop, and sends the rows back in shared memory (sharedCopy): posting them copies
+// no row, and the buffer they reach keeps the arrays as they are.
 
 const port = parentPort;
 if (port === null) throw new Error('decode-worker.js must run in a worker thread');
@@ -18,18 +19,15 @@ const interner = new StringInterner(decodeUtf8);
 port.on('message', async (job: DecodeJob) => {
   // The pool sends a worker one job at a time, so awaiting here never interleaves two jobs.
   let reply: DecodeReply;
-  const transfer: ArrayBuffer[] = [];
   try {
     reply = await decode(job);
-    transfer.push(reply.ok ? (reply.encoded.buffer as ArrayBuffer) : new ArrayBuffer(0));
   } catch (err) {
     reply =
       err instanceof ArcError
         ? { id: job.id, ok: false, code: err.code, message: err.message, details: { ...err.details } }
         : { id: job.id, ok: false, code: null, message: (err as Error).stack ?? String(err), details: {} };
-    transfer.length = 0;
   }
-  port.postMessage(reply, transfer);
+  port.postMessage(reply);
 });
 
 async function decode(job: DecodeJob): Promise<DecodeReply> {
@@ -37,17 +35,16 @@ async function decode(job: DecodeJob): Promise<DecodeReply> {
   const body = await decompressBody(raw, sniffEncoding(raw), job.limit);
   if (job.format === 'msgpack') {
     const payload = decodeMsgpackPayload(body, { interner, nowMicros: () => job.nowMicros });
-    const encoded = encodeBatches(payload.batches.map((decoded) => decoded.batch));
-    return { id: job.id, ok: true, encoded, items: payload.batches.map((decoded) => decoded.item), multiItem: payload.multiItem, rowCount: payload.rowCount, lines: null };
+    const batches = payload.batches.map((decoded) => sharedCopy(decoded.batch));
+    return { id: job.id, ok: true, batches, items: payload.batches.map((decoded) => decoded.item), multiItem: payload.multiItem, rowCount: payload.rowCount, lines: null };
   }
   const precision = parsePrecision(job.precision ?? 'ns');
   if (precision === null) throw new Error(`unknown precision ${JSON.stringify(job.precision)}`);
   const result = parseLineProtocol(body, { precision, nowMicros: job.nowMicros, interner });
-  const encoded = encodeBatches(result.batches);
   return {
     id: job.id,
     ok: true,
-    encoded,
+    batches: result.batches.map(sharedCopy),
     items: [],
     multiItem: false,
     rowCount: result.written,

@@ -49,6 +49,14 @@ export const ERROR_TABLE = {
     status: 499,
     summary: 'The client closed the connection before the answer was complete; the query was interrupted (the status is only seen in logs and metrics).',
   },
+  ARC_ERR_RESULT_TOO_LARGE: {
+    status: 400,
+    summary: 'The result holds more than query.max_result_bytes bytes of cells; the query was stopped before the rest was produced.',
+  },
+  ARC_ERR_QUERY_OUT_OF_MEMORY: {
+    status: 503,
+    summary: 'DuckDB could not get the memory the query needs within query.memory_limit (shared by the queries running at once).',
+  },
   ARC_ERR_QUERY_FAILED: { status: 500, summary: 'DuckDB failed while running the query (the message is DuckDB\'s).' },
   ARC_ERR_DATABASE_EXISTS: { status: 409, summary: 'POST /api/v1/databases for a name that exists already.' },
   ARC_ERR_DATABASE_NOT_FOUND: { status: 404, summary: 'The database has neither data nor a creation marker.' },

@@ -129,7 +129,7 @@ test('msgpack: every type of the vocabulary decodes with msgpackr to the right v
     ['empty', 'utf8', ''],
     ['list', 'list', '[1, 2]'],
     ['struct', 'struct', "{'a': 1}"],
-    ['map', 'map', "{'k': 'v'}"],
+    ['map', 'map', '{k=v}'], // DuckDB's own text rendering (CAST AS VARCHAR)
     ['date', 'date32', new Date('1900-01-01T00:00:00Z')],
     ['span', 'string_encoded', '1 day'],
     ['clock', 'string_encoded', '12:34:56'],

@@ -51,7 +51,7 @@ export interface ArcConfig {
     sortKeys: Record<string, string[]>;
     defaultSortKeys: string[];
   };
-  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number };
+  query: { timeoutSec: number; slowQueryMs: number; threads: number; maxConcurrent: number; memoryLimit: string; parquetMetadataCache: boolean; resultSpoolMemory: number; maxResultBytes: number };
   log: { level: LogLevel; format: 'console' | 'json' };
 }
 
@@ -252,6 +252,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       memoryLimit: get<string>('query.memory_limit'),
       parquetMetadataCache: get<boolean>('query.parquet_metadata_cache'),
       resultSpoolMemory: get<number>('query.result_spool_memory'),
+      maxResultBytes: get<number>('query.max_result_bytes'),
     },
     log: { level: get<LogLevel>('log.level'), format: get<'console' | 'json'>('log.format') },
   };

@@ -145,8 +145,9 @@ export const KEYS: readonly KeySpec[] = [
   k('query.slow_query_threshold_ms', 'active', 0, int(0), 'Log queries slower than this many ms (0 = off).'),
   k('query.threads', 'active', DEFAULT_QUERY_THREADS, int(1, 256), 'DuckDB threads for queries (default: CPU cores - 1, at least 1, so ingestion keeps a core; arc-ts only).'),
   k('query.max_concurrent', 'active', 4, int(1, 64), 'Queries running at once; more wait (arc-ts only).'),
-  k('query.memory_limit', 'active', '', str, 'DuckDB memory_limit for queries, e.g. "4GB"; "" = DuckDB default, 80% of RAM (arc-ts only).'),
+  k('query.memory_limit', 'active', '', str, 'DuckDB memory_limit for queries, e.g. "4GB"; "" = 25% of RAM (DuckDB alone would take 80%; arc-ts only).'),
   k('query.result_spool_memory', 'active', 16777216, size(65536), 'Memory a MessagePack query result may hold before it spills to a temporary file under the storage root (arc-ts only; Arc holds the whole result).'),
+  k('query.max_result_bytes', 'active', 1073741824, size(0), 'Largest result a query may return (the bytes of its cells, before encoding); more is ARC_ERR_RESULT_TOO_LARGE; 0 = no limit (arc-ts only).'),
   k('query.parquet_metadata_cache', 'active', true, bool, 'Keep Parquet footers in memory between queries (files are never rewritten in place, so it is safe; arc-ts only).'),
 
   k('compaction.enabled', 'active', true, bool, 'Compaction: merge many small flush files into one sorted, deduplicated file per hour (and per day).'),

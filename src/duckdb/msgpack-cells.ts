@@ -253,7 +253,8 @@ export function encodeColumnCells(out: MsgpackWriter, chunk: DuckDBDataChunk, co
   const vector = duckdb.data_chunk_get_vector(chunk.chunk, c);
   const valid = vectorValidity(vector, rows);
   const isNull = (i: number) => valid !== null && (valid[i >>> 3]! & (1 << (i & 7))) === 0;
-  switch (column.typeId) {
+  // A rendered nested column holds DuckDB's text in a VARCHAR vector.
+  switch (column.rendered !== undefined ? T.VARCHAR : column.typeId) {
     case T.BOOLEAN: {
       const data = duckdb.vector_get_data(vector, rows);
       for (let i = 0; i < rows; i++) isNull(i) ? out.nil() : out.bool(data[i] !== 0);
@@ -304,7 +305,7 @@ export function encodeColumnCells(out: MsgpackWriter, chunk: DuckDBDataChunk, co
       return;
     }
     case T.VARCHAR: case T.BLOB: {
-      const str = column.typeId === T.VARCHAR;
+      const str = column.typeId === T.VARCHAR || column.rendered !== undefined;
       const slots = new StringSlots(vector, rows);
       for (let i = 0; i < rows; i++) {
         if (isNull(i)) {

@@ -1,4 +1,4 @@
-import duckdbApi, { type DuckDBConnection, type DuckDBInstance, type DuckDBResult } from '@duckdb/node-api';
+import duckdbApi, { type DuckDBConnection, type DuckDBInstance, type DuckDBPreparedStatement, type DuckDBResult } from '@duckdb/node-api';
 import type { ColumnBatch } from '../columnar/column-batch.js';
 import { BatchLoader } from './batch-loader.js';
 
@@ -53,6 +53,9 @@ export class QueryEngine {
   static async open(options: QueryEngineOptions): Promise<QueryEngine> {
     const config: Record<string, string> = { threads: String(options.threads) };
     if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+    // Without them, memory a large query freed stays in the allocator's caches (9.5 GB of RSS was
+    // still held a minute after a refused 300-row list result); with them it goes back to the OS.
+    config.allocator_background_threads = 'true';
     const instance = await Instance.create(':memory:', config);
     const setup = await instance.connect();
     await setup.run("SET GLOBAL TimeZone = 'UTC'");
@@ -144,6 +147,11 @@ export class QuerySession {
 
   stream(sql: string): Promise<DuckDBResult> {
     return this.connection.stream(sql);
+  }
+
+  /** Parsed, bound and planned, not run: the result's columns are known before any row is made. */
+  prepare(sql: string): Promise<DuckDBPreparedStatement> {
+    return this.connection.prepare(sql);
   }
 
   interrupt(): void {

@@ -1,5 +1,6 @@
 import duckdb from '@duckdb/node-bindings';
-import duckdbApi, { type DuckDBDataChunk, type DuckDBResult } from '@duckdb/node-api';
+import duckdbApi, { type DuckDBDataChunk, type DuckDBPreparedStatement, type DuckDBResult } from '@duckdb/node-api';
+import { finiteJson } from './finite-json.js';
 
 const { JsonDuckDBValueConverter } = duckdbApi;
 export const T = duckdb.Type;
@@ -20,12 +21,16 @@ export interface ResultColumn {
   scale?: number;
   /** DECIMAL: the integer type its values are stored as (SMALLINT, INTEGER, BIGINT or HUGEINT). */
   decimalStorage?: number;
+  /** A nested column DuckDB rendered to text (result-limits.ts): the chunk holds VARCHAR, JSON or DuckDB's rendering. */
+  rendered?: 'json' | 'text';
 }
 
-export function resultColumns(result: DuckDBResult): ResultColumn[] {
-  const names = result.columnNames();
-  return result.columnTypes().map((type, i) => {
-    const column: ResultColumn = { name: names[i]!, typeId: type.typeId as number };
+/** The columns of a result, or of a prepared statement before it runs. */
+export function resultColumns(source: DuckDBResult | DuckDBPreparedStatement): ResultColumn[] {
+  const count = source.columnCount;
+  return Array.from({ length: count }, (_, i) => {
+    const type = source.columnType(i);
+    const column: ResultColumn = { name: source.columnName(i), typeId: type.typeId as number };
     const logical = type.toLogicalType().logical_type;
     if (column.typeId === T.ENUM) {
       const size = duckdb.enum_dictionary_size(logical);
@@ -50,6 +55,11 @@ export function jsonColumn(chunk: DuckDBDataChunk, column: ResultColumn, c: numb
   const valid = vectorValidity(vector, rows);
   const out: Array<string | null> = new Array(rows);
   const isNull = (i: number) => valid !== null && (valid[i >>> 3]! & (1 << (i & 7))) === 0;
+  if (column.rendered !== undefined) {
+    const strings = vectorStrings(vector, rows, valid);
+    for (let i = 0; i < rows; i++) out[i] = strings[i] === null ? null : column.rendered === 'json' ? finiteJson(strings[i]!) : JSON.stringify(strings[i]);
+    return out;
+  }
   switch (column.typeId) {
     case T.BOOLEAN: {
       const data = duckdb.vector_get_data(vector, rows);

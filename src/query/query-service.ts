@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBDataChunk, DuckDBResult } from '@duckdb/node-api';
 import type { ColumnBatch } from '../columnar/column-batch.js';
 import { quotedIdentifier, quotedString, type QueryEngine } from '../duckdb/query-engine.js';
+import { chunkBytes, hasNestedColumns, renderNestedSql, type NestedRendering } from '../duckdb/result-limits.js';
 import { resultColumns, type ResultColumn } from '../duckdb/result-reader.js';
 import { ArcError } from '../errors.js';
 import { holdPoint } from '../hold-point.js';
@@ -18,6 +19,8 @@ export interface UnflushedRows {
 export interface QueryOptions {
   timeoutMs: number;
   slowQueryMs: number;
+  /** Largest result (chunkBytes summed) before ARC_ERR_RESULT_TOO_LARGE; 0 = no limit. */
+  maxResultBytes: number;
 }
 
 export interface QueryInput {
@@ -33,6 +36,8 @@ export interface QueryInput {
    * included) before anything is read; throws to refuse the query. Absent: every database.
    */
   authorize?: (databases: readonly string[]) => void;
+  /** How list, struct and map cells are rendered (see result-limits.ts); JSON text by default. */
+  nested?: NestedRendering;
 }
 
 /** Per table of a query: where its rows came from. Sent back with `x-arc-profile: true`. */
@@ -159,8 +164,14 @@ export class QueryService {
         return emptyQuery(sources);
       }
       let result: DuckDBResult;
+      let columns: ResultColumn[];
       try {
-        result = await run.bounded(() => session.stream(sql));
+        // Prepared first: a result with nested columns is planned again with DuckDB rendering them
+        // (result-limits.ts) before any row exists, so the rows are made once.
+        let statement = await run.bounded(() => session.prepare(sql));
+        columns = resultColumns(statement);
+        if (hasNestedColumns(columns)) statement = await run.bounded(() => session.prepare(renderNestedSql(sql, columns, input.nested ?? 'json')));
+        result = await run.bounded(() => statement.stream());
       } catch (err) {
         if (run.stopReason === null && missing > 0 && /^Binder Error/.test((err as Error).message)) {
           await run.finish(releaseSnapshots);
@@ -168,13 +179,20 @@ export class QueryService {
         }
         throw err;
       }
-      const columns = resultColumns(result);
+      const limit = this.options.maxResultBytes;
+      let resultBytes = 0;
       // One chunk is fetched ahead, so DuckDB produces the next while this thread converts the last.
       let ahead: Promise<DuckDBDataChunk | null> | null = null;
       const fetchChunk = () =>
         run.bounded(async () => {
           const chunk = await result.fetchChunk();
-          return chunk && chunk.rowCount > 0 ? chunk : null;
+          if (!chunk || chunk.rowCount === 0) return null;
+          // Counted before any cell is converted: an oversized result ends here, not in the heap.
+          resultBytes += chunkBytes(chunk, columns);
+          if (limit > 0 && resultBytes > limit) {
+            throw new ArcError('ARC_ERR_RESULT_TOO_LARGE', `Result too large: more than ${limit} bytes (query.max_result_bytes); select fewer rows or columns, or aggregate`);
+          }
+          return chunk;
         });
       let closed = false;
       const close = async () => {
@@ -340,6 +358,7 @@ export class QueryService {
     if (err instanceof ArcError) return err;
     let message = err instanceof Error ? err.message : String(err);
     message = message.replace(/__arc_q\d+_t\d+(_b\d+)?/g, (name) => names.get(name.replace(/_b\d+$/, '')) ?? name);
+    if (/^Out of Memory Error/i.test(message)) return new ArcError('ARC_ERR_QUERY_OUT_OF_MEMORY', message);
     return new ArcError(CLIENT_ERRORS.test(message) ? 'ARC_ERR_BAD_QUERY' : 'ARC_ERR_QUERY_FAILED', message);
   }
 }

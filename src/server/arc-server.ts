@@ -209,13 +209,14 @@ export class ArcServer {
       engine = await QueryEngine.open({
         root,
         threads: config.query.threads,
-        memoryLimit: config.query.memoryLimit || undefined,
+        // DuckDB's own default (80 % of RAM) leaves nothing for ingestion when one query renders a huge result.
+        memoryLimit: config.query.memoryLimit || `${Math.floor((os.totalmem() * 0.25) / 2 ** 20)}MiB`,
         connections: config.query.maxConcurrent,
         parquetMetadataCache: config.query.parquetMetadataCache,
       });
       const queryEngine = engine;
       metrics.registry.gauge('arc_query_sessions_in_use', 'DuckDB query sessions not idle: running a query, or finishing one that was stopped or abandoned', () => queryEngine.inUse);
-      const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs }, log);
+      const queries = new QueryService(engine, catalog, buffers, { timeoutMs: config.query.timeoutSec * 1000, slowQueryMs: config.query.slowQueryMs, maxResultBytes: config.query.maxResultBytes }, log);
       let continuousQueries: ServerState['continuousQueries'] = null;
       if (config.continuousQuery.enabled) {
         swapper = await WindowSwapper.open(root, catalog, config.ingest.compression, log, wal ? (file) => wal!.referencesFile(file) : undefined);

@@ -22,7 +22,13 @@ const RESERVED_DATABASES = new Set(['system', 'internal', '_internal']);
  * The request's database for bare table names, whether the header was sent (arc-spec §9), and the
  * token's database scope, which the query service applies to every table the statement references.
  */
-function queryDatabase(context: RequestContext): Pick<QueryInput, 'database' | 'headerDatabase' | 'authorize' | 'signal'> {
+function queryDatabase(state: ServerState, context: RequestContext): Pick<QueryInput, 'database' | 'headerDatabase' | 'authorize' | 'signal'> {
+  // server.write_timeout (30 s) would cut a query that works longer before its first byte; its
+  // own limit is query.timeout, and the 504 must still reach the client.
+  const silence = Math.max(state.config.server.writeTimeoutSec, state.config.query.timeoutSec + 10);
+  const socket = context.req.socket;
+  socket.setTimeout(silence * 1000);
+  context.res.once('close', () => socket.setTimeout(state.config.server.writeTimeoutSec * 1000)); // a keep-alive socket's next request
   const authorize = databaseAuthorizer(context.principal);
   const scope = { signal: clientGone(context), ...(authorize ? { authorize } : {}) };
   const header = context.req.headers['x-arc-database'];
@@ -107,7 +113,7 @@ export async function queryJson(state: ServerState, context: RequestContext): Pr
 }
 
 async function answerJson(state: ServerState, context: RequestContext, sql: string): Promise<void> {
-  const input = { sql, ...queryDatabase(context) };
+  const input = { sql, ...queryDatabase(state, context) };
   const shown = show(state, sql, input.database, context.principal);
   const timestamp = rfc3339(new Date());
   if (shown) {
@@ -158,7 +164,7 @@ export async function queryArrow(state: ServerState, context: RequestContext): P
   const sql = await sqlOf(context);
   // Arc's order: body and SQL first, then the Arrow headers, then x-arc-database.
   const options = arrowOptions(context.req.headers);
-  const input: QueryInput = { sql, ...queryDatabase(context) };
+  const input: QueryInput = { sql, ...queryDatabase(state, context) };
   if (show(state, sql, input.database, context.principal)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the Arrow endpoint; use /api/v1/query');
   state.metrics.queries.value++;
   const query = await state.queries.open(input);
@@ -174,7 +180,7 @@ export async function queryArrow(state: ServerState, context: RequestContext): P
 export async function queryMsgpack(state: ServerState, context: RequestContext): Promise<void> {
   const timestamp = rfc3339(new Date());
   const sql = await sqlOf(context);
-  const input = { sql, ...queryDatabase(context) };
+  const input: QueryInput = { sql, ...queryDatabase(state, context), nested: 'text' };
   const shown = show(state, sql, input.database, context.principal);
   if (shown) {
     const types = shown.columns.length === 1 ? ['utf8'] : ['utf8', 'utf8', 'utf8', 'int64', 'float64'];
@@ -198,7 +204,7 @@ export async function queryMsgpack(state: ServerState, context: RequestContext):
 /** POST /api/v1/query/estimate: the row count of the query, with Arc's warning levels. */
 export async function queryEstimate(state: ServerState, context: RequestContext): Promise<void> {
   const sql = await sqlOf(context);
-  const input = { sql, ...queryDatabase(context) };
+  const input = { sql, ...queryDatabase(state, context) };
   if (show(state, sql, input.database, context.principal)) throw new ArcError('ARC_ERR_BAD_QUERY', 'SHOW commands are not supported on the estimate endpoint');
   let query: OpenQuery;
   try {

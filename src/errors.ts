@@ -84,7 +84,7 @@ export const ERROR_TABLE = {
   ARC_ERR_UNAUTHORIZED: { status: 401, summary: 'No token, or an invalid, expired or revoked one.' },
   ARC_ERR_AUTH_UNAVAILABLE: {
     status: 503,
-    summary: 'The token store cannot be read (disk or file failure), so the token cannot be verified; retry after the Retry-After seconds. Cached tokens keep working.',
+    summary: 'The token store cannot be read or written (disk or file failure), so the token cannot be verified or the token change stored; retry after the Retry-After seconds. Cached tokens keep working.',
   },
   ARC_ERR_FORBIDDEN: { status: 403, summary: 'The token lacks the permission the route needs, or the route is closed to this client.' },
   ARC_ERR_DATABASE_FORBIDDEN: {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import duckdbApi from '@duckdb/node-api';
+import { ArcError } from '../errors.js';
 import {
   ADMIN_PERMISSIONS,
   DEFAULT_HASH_ITERATIONS,
@@ -421,8 +422,12 @@ export class TokenStore {
   }
 
   private async rows(sql: string, values: SqlValue[] = []): Promise<Array<Record<string, unknown>>> {
-    const reader = await this.connection.runAndReadAll(sql, values);
-    return reader.getRowObjectsJS() as Array<Record<string, unknown>>;
+    try {
+      const reader = await this.connection.runAndReadAll(sql, values);
+      return reader.getRowObjectsJS() as Array<Record<string, unknown>>;
+    } catch (err) {
+      throw storeFailure(err);
+    }
   }
 }
 
@@ -432,6 +437,18 @@ function checkBootstrapToken(token: string): void {
   }
   if (token.length > MAX_TOKEN_LENGTH) throw new Error(`${BOOTSTRAP_TOKEN_VARIABLE} must be at most ${MAX_TOKEN_LENGTH} characters long`);
   if (/\s/.test(token)) throw new Error(`${BOOTSTRAP_TOKEN_VARIABLE} must not contain whitespace (clients could not send it in a header)`);
+}
+
+/**
+ * A disk or file failure of the store (full disk, I/O error, a database DuckDB invalidated) is a
+ * 503 with the reason, so the client knows to retry and the operator what to fix; anything else
+ * stays what it was.
+ */
+function storeFailure(err: unknown): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!/No space left|I\/O|IO Error|invalidated|Could not (write|read|open)|Permission denied|read-only/i.test(message)) return err;
+  const reason = /No space left/i.test(message) ? 'no space left on device' : message.split('\n')[0]!.slice(0, 200);
+  return new ArcError('ARC_ERR_AUTH_UNAVAILABLE', `The token store could not be read or written (${reason}); retry later`, {}, { 'Retry-After': '1' });
 }
 
 function requireName(name: string): string {

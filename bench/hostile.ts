@@ -5,7 +5,7 @@
  *
  *   node dist/bench/hostile.js [--load] [--wal on|off] [--rate 1000000] [--bench-workers 16] [--bomb-mb 990] [--lp-mb 99] [--dir DIR]
  *
- * It starts its own server (WAL on unless --wal off, auth off) in DIR. Without --load it runs the cases on an idle
+ * It starts its own server (WAL on unless --wal off, auth off; ARC_* variables of the caller are passed on) in DIR. Without --load it runs the cases on an idle
  * server (a smoke run); the figures for docs/ come from a run with --load.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,6 +43,8 @@ const env: Record<string, string> = {
   ARC_WAL_ENABLED: String(values.wal !== 'off'),
   ARC_WAL_DIRECTORY: path.join(dir, 'wal'),
   ARC_QUERY_TIMEOUT: '5',
+  // The caller's ARC_* settings win, for experiments (e.g. ARC_WAL_SYNC_MODE=async).
+  ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('ARC_') && e[1] !== undefined)),
 };
 
 function start(): Promise<{ child: ChildProcess; url: string; port: number }> {
@@ -146,12 +148,18 @@ const declaredArray = Buffer.from([0x81, 0xa1, 0x6d, 0xdd, 0xff, 0xff, 0xff, 0xf
 
 interface Case {
   name: string;
-  run: () => Promise<number[]>;
+  run: () => Promise<Array<number | string>>;
 }
-const status = async (response: Promise<Response>) => {
+// A refusal is reported with its error code (e.g. 503 ARC_ERR_DECODE_BUSY), so the table says which limit answered.
+const status = async (response: Promise<Response>): Promise<number | string> => {
   const r = await response;
-  await r.arrayBuffer();
-  return r.status;
+  const text = await r.text();
+  if (r.status < 400) return r.status;
+  try {
+    return `${r.status} ${String((JSON.parse(text) as { code?: unknown }).code ?? '')}`.trim();
+  } catch {
+    return r.status;
+  }
 };
 const cases: Case[] = [
   // The baseline: what the load alone does to the probes, for comparison with each case below.
@@ -198,7 +206,7 @@ for (const [index, hostile] of cases.entries()) {
     }
   })();
   const started = performance.now();
-  let statuses: number[];
+  let statuses: Array<number | string>;
   try {
     statuses = await hostile.run();
   } catch (err) {

@@ -28,6 +28,7 @@ export interface ArcConfig {
     parquetWriter: 'native' | 'duckdb';
     maxBufferMemory: number;
     flushWorkers: number;
+    workerNice: number;
   };
   wal: { enabled: boolean; directory: string; syncMode: 'fdatasync' | 'fsync' | 'async'; maxSegmentBytes: number; maxSegmentAgeSec: number };
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
@@ -196,6 +197,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       parquetWriter: get<'native' | 'duckdb'>('ingest.parquet_writer'),
       maxBufferMemory: get<number>('ingest.max_buffer_memory'),
       flushWorkers: get<number>('ingest.flush_workers'),
+      workerNice: get<number>('ingest.worker_nice'),
     },
     wal: {
       enabled: get<boolean>('wal.enabled'),

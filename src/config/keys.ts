@@ -113,6 +113,7 @@ export const KEYS: readonly KeySpec[] = [
   k('ingest.compression', 'active', 'snappy', oneOf('snappy', 'zstd', 'gzip', 'none'), 'Parquet compression codec.'),
   k('ingest.max_buffer_memory', 'active', 1073741824, size(1 << 20), 'Cap on buffered plus in-flight data; above it writes get 503 with Retry-After (arc-ts only).'),
   k('ingest.parquet_writer', 'active', 'native', oneOf('native', 'duckdb'), 'Parquet encoder of the flush path: "native" (arc-ts\'s own, the fast default) or "duckdb" (DuckDB COPY; arc-ts only).'),
+  k('ingest.worker_nice', 'active', 10, int(0, 19), 'Nice value of the decode and flush worker threads (Linux, per thread): the event loop that acknowledges writes gets the CPU first, background decoding and Parquet encoding use the rest; 0 = same priority (arc-ts only).'),
   k('ingest.flush_workers', 'active', DEFAULT_FLUSH_WORKERS, int(1, 64), 'Worker threads that encode and write Parquet files (default: cores - 1, at least 1).'),
   k('ingest.use_dictionary', 'ignored', false, bool, 'arc-ts always dictionary-encodes strings and never numbers.'),
   k('ingest.numeric_dictionary', 'ignored', false, bool, 'arc-ts always dictionary-encodes strings and never numbers.'),

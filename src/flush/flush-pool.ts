@@ -32,6 +32,8 @@ export interface FlushWorkerOptions {
   duckdbThreads: number;
   /** For the Parquet `created_by` field. */
   version: string;
+  /** CPU priority of the worker thread (see lowerThreadPriority). */
+  nice: number;
 }
 
 export interface FlushPoolOptions {
@@ -40,6 +42,8 @@ export interface FlushPoolOptions {
   parquetWriter: 'native' | 'duckdb';
   version: string;
   workers: number;
+  /** Nice value of the worker threads (0 = the server's priority). */
+  nice?: number;
   /** DuckDB threads inside each worker. */
   duckdbThreads?: number;
   /**
@@ -166,7 +170,7 @@ export class FlushPool implements FlushSink {
 
   private spawn(): Promise<void> {
     const options = this.options;
-    const workerData: FlushWorkerOptions = { parquetWriter: options.parquetWriter, duckdbThreads: options.duckdbThreads ?? 1, version: options.version };
+    const workerData: FlushWorkerOptions = { parquetWriter: options.parquetWriter, duckdbThreads: options.duckdbThreads ?? 1, version: options.version, nice: options.nice ?? 0 };
     const handle = new FlushWorkerHandle(workerData, (error) => {
       const index = this.workers.indexOf(handle);
       if (index >= 0) this.workers.splice(index, 1);

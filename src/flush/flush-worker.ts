@@ -9,11 +9,13 @@ import type { ParquetEncoder } from '../duckdb/parquet-writer.js';
 import type { FlushWorkerOptions, ToWorker, WorkerMessage } from './flush-pool.js';
 import { NativeParquetEncoder } from '../storage/parquet/parquet-writer.js';
 import { JobWriter, type FlushJob } from '../storage/write-job.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 
 const port = parentPort;
 if (port === null) throw new Error('flush-worker.js must run in a worker thread');
 const options = workerData as FlushWorkerOptions;
 const send = (message: WorkerMessage) => port.postMessage(message);
+lowerThreadPriority(options.nice);
 
 const encoder: ParquetEncoder =
   options.parquetWriter === 'duckdb'

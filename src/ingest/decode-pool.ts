@@ -45,6 +45,8 @@ export interface DecodePoolOptions {
   workers: number;
   /** Bytes the bodies in flight may take once expanded; past it a new body is refused with 503. */
   memoryBudget: number;
+  /** Nice value of the worker threads (0 = the server's priority). */
+  nice?: number;
 }
 
 /**
@@ -125,7 +127,7 @@ export class DecodePool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(new URL('./decode-worker.js', import.meta.url));
+    const worker = new Worker(new URL('./decode-worker.js', import.meta.url), { workerData: { nice: this.options.nice ?? 0 } });
     worker.unref();
     this.all.add(worker);
     worker.on('message', (reply: DecodeReply) => {

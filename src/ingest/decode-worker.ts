@@ -1,4 +1,4 @@
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { sharedCopy } from '../columnar/column-batch.js';
 import { StringInterner } from '../columnar/string-interner.js';
 import { ArcError } from '../errors.js';
@@ -7,6 +7,7 @@ import type { DecodeJob, DecodeReply } from './decode-pool.js';
 import { parseLineProtocol, parsePrecision } from './line-protocol.js';
 import { decodeMsgpackPayload } from './msgpack-decode.js';
 import { decodeUtf8 } from './msgpack-reader.js';
+import { lowerThreadPriority } from '../thread-priority.js';
 
 // A decode worker: decompresses and decodes one large or compressed write body at a time, off the
 // server's event loop, and sends the rows back in shared memory (sharedCopy): posting them copies
@@ -15,6 +16,7 @@ import { decodeUtf8 } from './msgpack-reader.js';
 const port = parentPort;
 if (port === null) throw new Error('decode-worker.js must run in a worker thread');
 const interner = new StringInterner(decodeUtf8);
+lowerThreadPriority((workerData as { nice: number }).nice);
 
 port.on('message', async (job: DecodeJob) => {
   // The pool sends a worker one job at a time, so awaiting here never interleaves two jobs.

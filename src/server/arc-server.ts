@@ -139,6 +139,7 @@ export class ArcServer {
         parquetWriter: config.ingest.parquetWriter,
         version,
         workers: config.ingest.flushWorkers,
+        nice: config.ingest.workerNice,
         onWorkerExit: (error) => log.error('flush worker stopped; starting a new one', { error }),
         onFlushed: (report, sealed, files) => {
           catalog.add(files.map((file) => ({ path: file.path, bytes: file.bytes, rows: file.rows, flushStamp: sealed.stampNanos })));
@@ -238,7 +239,7 @@ export class ArcServer {
         root,
         auth,
         decodeContext: { interner, nowMicros },
-        decodePool: new DecodePool({ workers: DECODE_WORKERS, memoryBudget: DECODE_MEMORY_BUDGET }),
+        decodePool: new DecodePool({ workers: DECODE_WORKERS, memoryBudget: DECODE_MEMORY_BUDGET, nice: config.ingest.workerNice }),
         wal,
         log,
         version,

@@ -147,11 +147,11 @@ export async function flush(server: { url: string }): Promise<void> {
   if (response.status !== 200) throw new Error(`flush failed: ${response.status} ${response.text}`);
 }
 
-/** Every file under `dir`, relative, sorted. */
+/** Every file under `dir`, relative, sorted. A file renamed away between listing and stat (a flush's temporary file being published) is left out. */
 export function listFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .filter((entry) => fs.statSync(path.join(dir, entry)).isFile())
+    .filter((entry) => fs.statSync(path.join(dir, entry), { throwIfNoEntry: false })?.isFile() === true)
     .map((entry) => entry.split(path.sep).join('/'))
     .sort();
 }

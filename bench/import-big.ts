@@ -115,6 +115,8 @@ async function importOnce(format: string, file: string, fileRows: number, root: 
     ARC_LOG_FORMAT: 'json',
     ARC_IMPORT_MAX_FILE_SIZE: '100GB',
     ...(wal ? { ARC_WAL_ENABLED: 'true', ARC_WAL_DIRECTORY: path.join(root, 'wal') } : {}),
+    // The caller's ARC_*, NODE_OPTIONS and MALLOC_* settings reach the server, for memory experiments.
+    ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(ARC_|NODE_OPTIONS$|MALLOC_)/.test(e[0]) && e[1] !== undefined)),
   };
   const child = spawn(process.execPath, [ARC, 'serve'], { env, cwd: root.replace(/[^/]+$/, ''), stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {

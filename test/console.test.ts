@@ -79,6 +79,7 @@ test('GET / and /ui/<page> answer index.html uncached, with a strict CSP; hashed
   const info = await get(server, '/api/v1/console/info');
   assert.equal(info.status, 200);
   assert.equal(info.json.auth_enabled, true);
+  assert.equal(info.json.retention_enabled, true);
 });
 
 test('the console serves only its own built files: traversal, unknown names and pages are 404', async () => {
@@ -340,6 +341,121 @@ test('admin: create a token with permissions, see it work, revoke it; compaction
   await page.locator('#admin-message.error-text').waitFor();
   await page.locator('#admin-compaction table').waitFor();
   await page.locator('#admin-cqs :is(table, p)').first().waitFor();
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('admin, retention: create a policy, dry run counts the old rows, a run deletes them, delete the policy; bad input shows the API\'s message', async () => {
+  // 25 rows 100 days old, 5 from now: a 30-day policy removes exactly the 25.
+  const old = Date.now() - 100 * 86_400_000;
+  const lines = [...Array.from({ length: 25 }, (_, i) => `aged,src=test v=${i} ${(old + i * 60_000) * 1e6}`), ...Array.from({ length: 5 }, (_, i) => `aged,src=test v=${i} ${(Date.now() - i * 1000) * 1e6}`)];
+  const write = await fetch(`${server.url}/api/v1/write/line-protocol`, { method: 'POST', body: lines.join('\n'), headers: { authorization: `Bearer ${ADMIN}`, 'x-arc-database': 'retained' } });
+  assert.equal(write.status, 204);
+  assert.equal((await api('POST', '/api/v1/write/flush')).status, 200);
+  const count = async () => {
+    const answer = await api('POST', '/api/v1/query', { sql: 'SELECT count(*) AS n FROM retained.aged' });
+    assert.equal(answer.status, 200, answer.text);
+    return Number((answer.json.data as unknown[][])[0]![0]);
+  };
+  assert.equal(await count(), 30);
+
+  const { page, problems } = await openConsole(browser, server.url + '/ui/admin');
+  // Run and Delete ask window.confirm; Playwright would dismiss it.
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.locator('#token').fill(ADMIN);
+  await page.locator('#signin').click();
+  await page.locator('#retention-list p', { hasText: 'No retention policies' }).waitFor();
+  const message = page.locator('#retention-message');
+
+  // Bad bodies: the server's words in the panel, and the page keeps working.
+  await page.locator('#retention-name').fill('bad-days');
+  await page.locator('#retention-database').fill('retained');
+  await page.locator('#retention-days').fill('0');
+  await page.locator('#create-retention').click();
+  await page.locator('#retention-message.error-text', { hasText: 'retention_days must be greater than 0 (400 ARC_ERR_BAD_REQUEST)' }).waitFor();
+  await page.locator('#retention-name').fill('');
+  await page.locator('#retention-days').fill('30');
+  await page.locator('#create-retention').click();
+  await page.locator('#retention-message.error-text', { hasText: 'name is required' }).waitFor();
+  assert.equal(await api('GET', '/api/v1/retention').then((r) => r.text), 'null', 'nothing was created');
+
+  await page.locator('#retention-name').fill('aged-30d');
+  await page.locator('#retention-measurement').fill('aged');
+  await page.locator('#create-retention').click();
+  const row = page.locator('#retention-list tr[data-policy="aged-30d"]');
+  await row.waitFor();
+  assert.match((await message.textContent()) ?? '', /Created policy aged-30d/);
+  assert.deepEqual(await row.locator('td').allTextContents().then((cells) => cells.slice(1, 8)), ['aged-30d', 'retained', 'aged', '30', '0', 'yes', 'never']);
+  const listed = JSON.parse((await api('GET', '/api/v1/retention')).text) as Array<Record<string, unknown>>;
+  assert.deepEqual(listed.map((p) => [p.name, p.database, p.measurement, p.retention_days, p.is_active]), [['aged-30d', 'retained', 'aged', 30, true]]);
+
+  await row.locator('button[data-action="dry-run"]').click();
+  const dry = page.locator('#retention-result span[data-dry-run="true"]');
+  await dry.waitFor();
+  assert.equal(await dry.getAttribute('data-deleted'), '25');
+  assert.match((await dry.textContent()) ?? '', /would delete 25 rows/);
+  assert.equal(await count(), 30, 'a dry run deletes nothing');
+
+  await row.locator('button[data-action="run"]').click();
+  const ran = page.locator('#retention-result span[data-dry-run="false"]');
+  await ran.waitFor();
+  assert.equal(await ran.getAttribute('data-deleted'), '25');
+  assert.equal(await count(), 5);
+  await page.locator('#retention-list tr[data-policy="aged-30d"] td.last-run', { hasText: 'completed · 25 rows' }).waitFor();
+
+  await page.locator('#retention-list tr[data-policy="aged-30d"] button[data-action="delete"]').click();
+  await page.locator('#retention-list p', { hasText: 'No retention policies' }).waitFor();
+  assert.match((await message.textContent()) ?? '', /Deleted policy aged-30d/);
+  assert.equal(await api('GET', '/api/v1/retention').then((r) => r.text), 'null');
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('admin with retention.enabled = false says retention is off instead of calling the absent routes', async () => {
+  const off = await startServer({ env: { ARC_RETENTION_ENABLED: 'false' } });
+  try {
+    assert.equal((await get(off, '/api/v1/console/info')).json.retention_enabled, false);
+    const { page, problems } = await openConsole(browser, off.url + '/ui/admin');
+    await page.locator('#admin-retention p.hint', { hasText: 'Retention is off (retention.enabled = false)' }).waitFor();
+    assert.equal(await page.locator('#new-retention').count(), 0);
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  } finally {
+    assert.equal(await off.stop(), 0);
+  }
+});
+
+test('a token that expires while signed in returns to sign-in, saying it expired', async () => {
+  // Long enough to sign in on a loaded machine; the wait below is for the server, not a fixed sleep.
+  const created = await api('POST', '/api/v1/auth/tokens', { name: 'console-expiring', permissions: ['read'], expires_in: '8s' });
+  assert.equal(created.status, 201, created.text);
+  const token = String(created.json.token);
+  const { page, problems } = await openConsole(browser, server.url + '/ui/query');
+  await page.locator('#token').fill(token);
+  await page.locator('#signin').click();
+  // The page's own calls have put the token in the server's auth cache, whose entry must end at the expiry.
+  await page.locator('#editor[data-schema="loaded"]').waitFor();
+
+  const verify = () => fetch(`${server.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+  const deadline = Date.now() + 30_000;
+  let status = (await verify()).status;
+  while (status === 200 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    status = (await verify()).status;
+  }
+  assert.equal(status, 401, 'the server refuses the token once it expired');
+
+  await page.locator('#editor .cm-content').click();
+  await page.keyboard.insertText('SELECT 1 AS one');
+  await page.keyboard.press('Control+Enter');
+  const message = page.locator('#signin-message', { hasText: 'The token expired at' });
+  await message.waitFor();
+  assert.match((await message.textContent()) ?? '', /Invalid or expired token.*sign in again/);
+  assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('arc.console.token')), null);
+  // Signing in again with it is refused with the server's reason.
+  await page.locator('#token').fill(token);
+  await page.locator('#signin').click();
+  await page.locator('#signin-message', { hasText: 'refused this token: Invalid or expired token' }).waitFor();
   assert.deepEqual(problems, []);
   await page.context().close();
 });

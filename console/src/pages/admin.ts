@@ -1,5 +1,6 @@
 import { api, SignedOut } from '../api.js';
 import { h, replace } from '../dom.js';
+import { retentionPanel } from './retention-panel.js';
 
 interface TokenInfo {
   id: number;
@@ -14,7 +15,7 @@ interface TokenInfo {
 
 const PERMISSIONS = ['read', 'write', 'delete', 'admin'];
 
-/** Admin: tokens (list, create, rotate, revoke, delete), compaction status, continuous queries. */
+/** Admin: tokens (list, create, rotate, revoke, delete), retention policies, compaction status, continuous queries. */
 export function adminPage(): HTMLElement {
   const tokens = h('div', { id: 'admin-tokens' });
   const created = h('div', { id: 'admin-created', class: 'created-token', hidden: true });
@@ -134,6 +135,7 @@ export function adminPage(): HTMLElement {
     { class: 'page admin-page' },
     message,
     h('section', { class: 'panel' }, h('h3', {}, 'Tokens'), info?.auth_enabled && createForm, created, tokens),
+    retentionPanel(),
     h('div', { class: 'ingest-tables' }, h('section', { class: 'panel' }, h('h3', {}, 'Compaction status'), compaction), h('section', { class: 'panel' }, h('h3', {}, 'Continuous queries'), cqs)),
   );
 }

@@ -148,17 +148,24 @@ function view(value: unknown): HTMLElement {
     if (value.length === 0) return h('p', { class: 'hint' }, 'None.');
     if (value.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
       const keys = [...new Set(value.flatMap((v) => Object.keys(v as object)))];
-      return h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, ...keys.map((k) => h('th', {}, k)))), h('tbody', {}, ...value.map((row) => h('tr', {}, ...keys.map((k) => h('td', {}, cell((row as Record<string, unknown>)[k])))))));
+      return h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, ...keys.map((k) => h('th', {}, k)))), h('tbody', {}, ...value.map((row) => h('tr', { 'data-name': (row as { name?: unknown }).name as string | undefined }, ...keys.map((k) => h('td', {}, cell((row as Record<string, unknown>)[k])))))));
     }
     return h('code', {}, JSON.stringify(value));
   }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>);
+    const entries = flatten(value as Record<string, unknown>);
     // A wrapper like {"continuous_queries": [...], "count": 2} shows its list.
     const list = entries.find(([, v]) => Array.isArray(v) && v.length > 0 && typeof v[0] === 'object');
-    return h('div', {}, h('table', { class: 'grid kv' }, h('tbody', {}, ...entries.filter(([, v]) => v !== list?.[1]).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, cell(v)))))), list && view(list[1]));
+    return h('div', {}, h('table', { class: 'grid kv' }, h('tbody', {}, ...entries.filter(([, v]) => v !== list?.[1]).map(([k, v]) => h('tr', { 'data-key': k }, h('th', {}, k), h('td', {}, cell(v)))))), list && view(list[1]));
   }
   return h('code', {}, JSON.stringify(value));
+}
+
+/** Nested objects as dotted keys (compaction status: manager.total_completed, schedulers.hourly.next_run), so no cell holds JSON. */
+function flatten(value: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(value).flatMap(([key, v]): Array<[string, unknown]> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 ? flatten(v as Record<string, unknown>, `${prefix}${key}.`) : [[`${prefix}${key}`, v]],
+  );
 }
 
 function cell(value: unknown): string {

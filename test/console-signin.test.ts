@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { chromiumAvailable, launchBrowser, openConsole } from './helpers/browser.js';
 import { callApi, createToken, signIn, storedToken, waitUntil } from './helpers/console.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -47,44 +47,73 @@ test('a token without read permission is told what it lacks; a revoked token ret
   await page.context().close();
 });
 
-test('a token that expires while signed in returns to sign-in, saying it expired', async () => {
-  // The token has to outlive the sign-in (verify, then the schema for completion) and then die. A
-  // fixed lifetime would bet on how long signing in takes; instead each attempt doubles it, until
-  // one sign-in finishes before the expiry (the first, on a machine that is not overloaded).
+/**
+ * Signs in with a token that expires soon, and waits until the server refuses it. The token has to
+ * outlive the sign-in (verify, then the page's first calls) and then die. A fixed lifetime would
+ * bet on how long signing in takes; instead each attempt doubles it, until one sign-in finishes
+ * before the expiry (the first, on a machine that is not overloaded).
+ */
+async function signedInPastExpiry(name: string, permissions: string[], path: string, ready: string): Promise<{ page: Page; problems: string[]; token: string }> {
   for (const seconds of [3, 6, 12, 24, 48]) {
-    const { token } = await createToken(server, ADMIN, `console-expiring-${seconds}s`, ['read'], { expires_in: `${seconds}s` });
-    const { page, problems } = await openConsole(browser, server.url + '/ui/query');
+    const { token } = await createToken(server, ADMIN, `${name}-${seconds}s`, permissions, { expires_in: `${seconds}s` });
+    const { page, problems } = await openConsole(browser, server.url + path);
     await signIn(page, token);
-    // Either state is stable: on the query page nothing calls the API until the test runs a query,
-    // and a refused sign-in (or a schema load that met the expiry) stays on the sign-in page.
-    const settled = page.locator('#editor[data-schema="loaded"], #signin-message.error-text').first();
-    await settled.waitFor({ timeout: (seconds + 30) * 1000 });
-    if ((await page.locator('#editor[data-schema="loaded"]').count()) === 0) {
+    // Either state is stable: once `ready`, the page calls the API only when the test acts, and a
+    // refused sign-in (or a first call that met the expiry) stays on the sign-in page.
+    await page.locator(`${ready}, #signin-message.error-text`).first().waitFor({ timeout: (seconds + 30) * 1000 });
+    if ((await page.locator(ready).count()) === 0) {
       await page.context().close();
-      continue; // expired before the page was ready: try again with a longer life
+      continue; // expired before the page was ready: again, with a longer life
     }
-
-    // Wait for the server to refuse it (the auth cache's entry ends at the token's expiry, not later).
+    // The auth cache's entry ends at the token's expiry, not later: the server refuses it then.
     const refused = async () => (await fetch(`${server.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } })).status === 401;
     await waitUntil('the server to refuse the expired token', refused, (seconds + 30) * 1000, 200);
-
-    // The next call the page makes meets the 401 and returns to sign-in, naming the expiry.
-    await page.locator('#editor .cm-content').click();
-    await page.keyboard.insertText('SELECT 1 AS one');
-    await page.keyboard.press('Control+Enter');
-    const message = page.locator('#signin-message', { hasText: 'The token expired at' });
-    await message.waitFor();
-    assert.match((await message.textContent()) ?? '', /expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(the server answered: Invalid or expired token\); sign in again/);
-    assert.equal(await storedToken(page), null);
-    assert.equal(await page.locator('#editor').count(), 0, 'the query page is gone');
-    // Signing in again with it is refused with the server's reason; the page keeps working.
-    await signIn(page, token);
-    await page.locator('#signin-message', { hasText: 'refused this token: Invalid or expired token' }).waitFor();
-    await signIn(page, ADMIN);
-    await page.locator('#editor .cm-content').waitFor();
-    assert.deepEqual(problems, []);
-    await page.context().close();
-    return;
+    return { page, problems, token };
   }
-  assert.fail('no sign-in finished within a 48 s token lifetime');
+  throw new Error('no sign-in finished within a 48 s token lifetime');
+}
+
+const EXPIRED = /The token expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(the server answered: Invalid or expired token\); sign in again/;
+
+test('a token that expires while signed in returns to sign-in, saying it expired', async () => {
+  const { page, problems, token } = await signedInPastExpiry('console-expiring', ['read'], '/ui/query', '#editor[data-schema="loaded"]');
+  // The next call the page makes meets the 401 and returns to sign-in, naming the expiry.
+  await page.locator('#editor .cm-content').click();
+  await page.keyboard.insertText('SELECT 1 AS one');
+  await page.keyboard.press('Control+Enter');
+  const message = page.locator('#signin-message', { hasText: 'The token expired at' });
+  await message.waitFor();
+  assert.match((await message.textContent()) ?? '', EXPIRED);
+  assert.equal(await storedToken(page), null);
+  assert.equal(await page.locator('#editor').count(), 0, 'the query page is gone');
+  // Signing in again with it is refused with the server's reason; another token works.
+  await signIn(page, token);
+  await page.locator('#signin-message', { hasText: 'refused this token: Invalid or expired token' }).waitFor();
+  await signIn(page, ADMIN);
+  await page.locator('#editor .cm-content').waitFor();
+  assert.deepEqual(problems, []);
+  await page.context().close();
+});
+
+test('an expired token on a page that makes several calls at once still says it expired', async () => {
+  // The Admin page lists tokens, retention policies, compaction status and continuous queries at
+  // once: every one of them meets the 401, and the first one's reason must be the one shown.
+  const { page, problems } = await signedInPastExpiry('console-expiring-admin', ['read', 'admin'], '/ui/query', '#editor[data-schema="loaded"]');
+  const calls: string[] = [];
+  page.on('requestfinished', (request) => {
+    void request.response().then((response) => {
+      if (response?.status() === 401) calls.push(new URL(request.url()).pathname);
+    });
+  });
+  await page.locator('a[data-page="admin"]').click();
+  const message = page.locator('#signin-message', { hasText: 'The token expired at' });
+  await message.waitFor();
+  // Every call the page started has answered, and none of the later 401s replaced the reason.
+  await waitUntil('the Admin page\'s calls to meet the 401', async () => calls.length >= 4);
+  // A task in the page after those answers: their handlers have run by then.
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+  assert.match((await message.textContent()) ?? '', EXPIRED);
+  assert.equal(await storedToken(page), null);
+  assert.deepEqual(problems, []);
+  await page.context().close();
 });

@@ -112,7 +112,12 @@ export class Api {
     if (token !== null && this.info?.auth_enabled) headers.set('Authorization', `Bearer ${token}`);
     const response = await fetch(path, { ...init, headers });
     if (response.status === 401) {
+      // Calls in flight together (the Admin page makes five) meet the same 401: only the first signs
+      // out, so its reason stays — the later ones would no longer know the expiry, and a call
+      // made with an older token must not sign out the one signed in since. Checked after the
+      // last await: every one of the five would pass a check made before it.
       const body = (await response.json().catch(() => ({}))) as { error?: string };
+      if (this.token !== token) throw new SignedOut('signed out already');
       const reason = this.refusedReason(body.error ?? 'unauthorized');
       this.forget();
       this.signedOutHandler(reason);

@@ -48,6 +48,7 @@ export function retentionPanel(): HTMLElement {
   const days = h('input', { id: 'retention-days', type: 'number', min: 1, step: 1, placeholder: 'retention days', class: 'narrow' });
   const buffer = h('input', { id: 'retention-buffer', type: 'number', min: 0, step: 1, placeholder: 'buffer days (0)', class: 'narrow' });
   const active = h('input', { id: 'retention-active', type: 'checkbox', checked: true });
+  const create = h('button', { class: 'primary', type: 'submit', id: 'create-retention' }, 'Create policy');
 
   const fail = (err: unknown) => {
     if (err instanceof SignedOut) return;
@@ -74,8 +75,17 @@ export function retentionPanel(): HTMLElement {
       replace(list, h('p', { class: 'hint' }, 'No retention policies.'));
       return;
     }
-    const action = (label: string, key: string, run: () => Promise<void>, danger = false) =>
-      h('button', { class: danger ? 'danger' : '', 'data-action': key, onclick: () => void run().catch(fail) }, label);
+    // Disabled while its call runs: a double click on Run would otherwise start two runs.
+    const action = (label: string, key: string, run: () => Promise<void>, danger = false) => {
+      const button = h('button', { class: danger ? 'danger' : '', 'data-action': key }, label);
+      button.addEventListener('click', () => {
+        button.disabled = true;
+        void run()
+          .catch(fail)
+          .finally(() => (button.disabled = false));
+      });
+      return button;
+    };
     const execute = async (policy: Policy, dryRun: boolean) => {
       const answer = await api.send<RunResult>('POST', `/api/v1/retention/${policy.id}/execute`, dryRun ? { dry_run: true } : { confirm: true });
       showResult(policy, answer);
@@ -135,7 +145,7 @@ export function retentionPanel(): HTMLElement {
     days,
     buffer,
     h('label', { class: 'check' }, active, 'active'),
-    h('button', { class: 'primary', type: 'submit', id: 'create-retention' }, 'Create policy'),
+    create,
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -149,6 +159,7 @@ export function retentionPanel(): HTMLElement {
       buffer_days: number(buffer),
       is_active: active.checked,
     };
+    create.disabled = true;
     api
       .send<Policy>('POST', '/api/v1/retention', body)
       .then(async (created) => {
@@ -156,7 +167,8 @@ export function retentionPanel(): HTMLElement {
         name.value = '';
         await load();
       })
-      .catch(fail);
+      .catch(fail)
+      .finally(() => (create.disabled = false));
   });
 
   void load().catch(fail);

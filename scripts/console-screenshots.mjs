@@ -53,6 +53,21 @@ try {
   ]) {
     await fetch(`${url}/api/v1/retention`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(policy) });
   }
+  // A continuous query, so the Admin page's list has a row.
+  await fetch(`${url}/api/v1/continuous_queries`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'readings_1h',
+      database: 'factory',
+      source_measurement: 'readings',
+      destination_measurement: 'readings_1h',
+      query: "SELECT time_bucket(INTERVAL '1 hour', time) AS time, sensor, avg(temp) AS temp FROM factory.readings WHERE time >= {start_time} AND time < {end_time} GROUP BY 1, 2",
+      interval: '1h',
+      tag_columns: ['sensor'],
+      is_active: true,
+    }),
+  });
   for (const name of ['grafana', 'telegraf-prod']) {
     await fetch(`${url}/api/v1/auth/tokens`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name, permissions: name === 'grafana' ? ['read'] : ['write'] }) });
   }

@@ -43,7 +43,31 @@ try {
   }
   await write(lines.join('\n'));
   await write(Array.from({ length: 500 }, (_, i) => `readings,sensor=s${i % 5} temp=${(20 + Math.sin(i / 20) * 4).toFixed(2)} ${(start + i * 60_000) * 1e6}`).join('\n'), 'factory');
+  // Rows from 40 days ago, for the retention policy's dry run to count.
+  const aged = Date.now() - 40 * 86_400_000;
+  await write(Array.from({ length: 1200 }, (_, i) => `readings,sensor=s${i % 5} temp=${(18 + Math.sin(i / 30) * 3).toFixed(2)} ${(aged + i * 60_000) * 1e6}`).join('\n'), 'factory');
   await fetch(`${url}/api/v1/write/flush`, { method: 'POST', headers: auth });
+  for (const policy of [
+    { name: 'factory-30d', database: 'factory', measurement: 'readings', retention_days: 30, buffer_days: 1 },
+    { name: 'telegraf-90d', database: 'telegraf', retention_days: 90 },
+  ]) {
+    await fetch(`${url}/api/v1/retention`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(policy) });
+  }
+  // A continuous query, so the Admin page's list has a row.
+  await fetch(`${url}/api/v1/continuous_queries`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'readings_1h',
+      database: 'factory',
+      source_measurement: 'readings',
+      destination_measurement: 'readings_1h',
+      query: "SELECT time_bucket(INTERVAL '1 hour', time) AS time, sensor, avg(temp) AS temp FROM factory.readings WHERE time >= {start_time} AND time < {end_time} GROUP BY 1, 2",
+      interval: '1h',
+      tag_columns: ['sensor'],
+      is_active: true,
+    }),
+  });
   for (const name of ['grafana', 'telegraf-prod']) {
     await fetch(`${url}/api/v1/auth/tokens`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name, permissions: name === 'grafana' ? ['read'] : ['write'] }) });
   }
@@ -74,13 +98,13 @@ try {
   await page.locator('a[data-page="ingest"]').click();
   let writing = true;
   const writer = (async () => {
-    for (let n = 0; writing && n < 400; n++) {
+    for (let n = 0; writing && n < 3000; n++) {
       const now = Date.now();
       await write(Array.from({ length: 500 }, (_, i) => `live,src=shots v=${i} ${(now * 1000 + i) * 1000}`).join('\n'), 'live');
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
-  // Fifteen samples of a running writer make the charts readable.
+  // Fifteen samples of a running writer make the charts readable; it writes until the shot (bounded), so the tiles show live rates.
   await page.waitForFunction(() => document.querySelector('#ingest-status')?.textContent?.includes('15 samples'), undefined, { timeout: 30_000 });
   await shot('ingest');
   writing = false;
@@ -96,7 +120,10 @@ try {
   await page.locator('a[data-page="admin"]').click();
   await page.locator('#admin-tokens table').waitFor();
   await page.locator('#admin-compaction table').waitFor();
-  await shot('admin');
+  await page.locator('#retention-list tr[data-policy="factory-30d"] button[data-action="dry-run"]').click();
+  await page.locator('#retention-result span[data-dry-run="true"]').waitFor();
+  await page.mouse.move(0, 0); // no hover outline where the table moved under the pointer
+  await page.screenshot({ path: path.join(out, 'admin.png'), fullPage: true });
   await browser.close();
   console.log(`screenshots in ${path.relative(repo, out)}/`);
 } finally {

@@ -8,7 +8,7 @@ if [ ! -x "${ARC_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "arc-ts: installing chromium for the console's browser tests..." >&2
   if command -v apt-get >/dev/null 2>&1; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 ||
-      echo "arc-ts: could not install chromium (apt-get install -y chromium); test/console.test.ts will fail" >&2
+      echo "arc-ts: could not install chromium (apt-get install -y chromium); the console browser tests (test/console*.test.ts) will fail" >&2
   fi
 fi
 # The console's TypeScript is bundled by esbuild, which does not type-check: tsc does, without emitting.

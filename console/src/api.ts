@@ -6,7 +6,14 @@ export interface ServerInfo {
   auth_enabled: boolean;
   compaction_enabled: boolean;
   continuous_queries_enabled: boolean;
+  retention_enabled: boolean;
   wal_enabled: boolean;
+}
+
+/** What GET /api/v1/auth/verify says about a valid token. */
+export interface VerifiedToken {
+  permissions: string[];
+  expiresAt: string | null;
 }
 
 /** An API answer that is not 2xx: the server's message and code, and the status. */
@@ -38,6 +45,8 @@ export class Api {
   private signedOutHandler: (reason: string) => void = () => undefined;
   info: ServerInfo | null = null;
   permissions: string[] = [];
+  /** When the signed-in token expires (RFC 3339, from verify), null for never. */
+  expiresAt: string | null = null;
 
   get token(): string | null {
     return sessionStorage.getItem(TOKEN_KEY);
@@ -65,12 +74,36 @@ export class Api {
     return this.info;
   }
 
-  /** Checks a token with GET /api/v1/auth/verify; resolves its permissions or rejects with the server's reason. */
-  async verify(token: string): Promise<string[]> {
+  /** Checks a token with GET /api/v1/auth/verify; resolves its permissions and expiry or rejects with the server's reason. */
+  async verify(token: string): Promise<VerifiedToken> {
     const response = await fetch('/api/v1/auth/verify', { headers: { Authorization: `Bearer ${token}` } });
-    const body = (await response.json().catch(() => ({}))) as { valid?: boolean; error?: string; permissions?: string[] };
+    const body = (await response.json().catch(() => ({}))) as { valid?: boolean; error?: string; permissions?: string[]; token_info?: { expires_at?: string | null } };
     if (!response.ok || body.valid !== true) throw new ApiError(response.status, body.error ?? `verify answered ${response.status}`, null, body);
-    return body.permissions ?? [];
+    return { permissions: body.permissions ?? [], expiresAt: body.token_info?.expires_at ?? null };
+  }
+
+  /** Takes a verified token as the one every call sends. */
+  adopt(token: string, verified: VerifiedToken): void {
+    this.token = token;
+    this.permissions = verified.permissions;
+    this.expiresAt = verified.expiresAt;
+  }
+
+  /** Forgets the token (sign-out, or the server refused it). */
+  forget(): void {
+    this.token = null;
+    this.permissions = [];
+    this.expiresAt = null;
+  }
+
+  /**
+   * Why a 401 signed the user out. The server says only "Invalid or expired token"; the expiry
+   * verify reported tells the two apart (by this browser's clock, so the server's words stay in).
+   */
+  private refusedReason(serverMessage: string): string {
+    const expiry = this.expiresAt === null ? NaN : Date.parse(this.expiresAt);
+    if (expiry <= Date.now()) return `The token expired at ${this.expiresAt} (the server answered: ${serverMessage}); sign in again.`;
+    return `The server refused the token (${serverMessage}); sign in again.`;
   }
 
   async raw(path: string, init: RequestInit = {}): Promise<Response> {
@@ -79,10 +112,14 @@ export class Api {
     if (token !== null && this.info?.auth_enabled) headers.set('Authorization', `Bearer ${token}`);
     const response = await fetch(path, { ...init, headers });
     if (response.status === 401) {
+      // Calls in flight together (the Admin page makes five) meet the same 401: only the first signs
+      // out, so its reason stays — the later ones would no longer know the expiry, and a call
+      // made with an older token must not sign out the one signed in since. Checked after the
+      // last await: every one of the five would pass a check made before it.
       const body = (await response.json().catch(() => ({}))) as { error?: string };
-      this.token = null;
-      this.permissions = [];
-      const reason = `The server refused the token (${body.error ?? 'unauthorized'}); sign in again.`;
+      if (this.token !== token) throw new SignedOut('signed out already');
+      const reason = this.refusedReason(body.error ?? 'unauthorized');
+      this.forget();
       this.signedOutHandler(reason);
       throw new SignedOut(reason);
     }

@@ -62,8 +62,7 @@ function nav(active: PageSpec): HTMLElement {
 }
 
 function signOut(reason: string): void {
-  api.token = null;
-  api.permissions = [];
+  api.forget();
   signOutReason = reason;
   render();
 }
@@ -92,9 +91,9 @@ async function start(): Promise<void> {
     const token = api.token;
     if (api.info!.auth_enabled && token !== null) {
       try {
-        api.permissions = await api.verify(token);
+        api.adopt(token, await api.verify(token));
       } catch (err) {
-        api.token = null;
+        api.forget();
         signOutReason = err instanceof ApiError ? `The stored token no longer works (${err.message}); sign in again.` : null;
       }
     }

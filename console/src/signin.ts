@@ -22,9 +22,8 @@ export function signInPage(reason: string | null, onSignedIn: () => void): HTMLE
     button.disabled = true;
     api
       .verify(token)
-      .then((permissions) => {
-        api.token = token;
-        api.permissions = permissions;
+      .then((verified) => {
+        api.adopt(token, verified);
         onSignedIn();
       })
       .catch((err: unknown) => {

@@ -90,6 +90,7 @@ function consoleInfo(state: ServerState): Record<string, unknown> {
     auth_enabled: state.auth !== null,
     compaction_enabled: state.compaction !== null,
     continuous_queries_enabled: state.continuousQueries !== null,
+    retention_enabled: state.retention !== null,
     wal_enabled: state.wal !== null,
   };
 }

@@ -1,5 +1,6 @@
 import { api, SignedOut } from '../api.js';
 import { h, replace } from '../dom.js';
+import { retentionPanel } from './retention-panel.js';
 
 interface TokenInfo {
   id: number;
@@ -12,9 +13,26 @@ interface TokenInfo {
   expires_at: string | null;
 }
 
+/** The fields of GET /api/v1/continuous_queries the Admin page shows (README "Continuous queries"). */
+interface ContinuousQuery {
+  id: number;
+  name: string;
+  description: string | null;
+  database: string;
+  source_measurement: string;
+  destination_measurement: string;
+  query: string;
+  interval: string;
+  is_active: boolean;
+  last_execution_time: string | null;
+  last_execution_status: string | null;
+  last_processed_time: string | null;
+  last_records_written: number | null;
+}
+
 const PERMISSIONS = ['read', 'write', 'delete', 'admin'];
 
-/** Admin: tokens (list, create, rotate, revoke, delete), compaction status, continuous queries. */
+/** Admin: tokens (list, create, rotate, revoke, delete), retention policies, compaction status, continuous queries. */
 export function adminPage(): HTMLElement {
   const tokens = h('div', { id: 'admin-tokens' });
   const created = h('div', { id: 'admin-created', class: 'created-token', hidden: true });
@@ -126,7 +144,7 @@ export function adminPage(): HTMLElement {
   else replace(tokens, h('p', { class: 'hint' }, 'Authentication is off (auth.enabled = false): there are no tokens.'));
   if (info?.compaction_enabled) void api.json<unknown>('/api/v1/compaction/status').then((s) => replace(compaction, view(s))).catch(fail);
   else replace(compaction, h('p', { class: 'hint' }, 'Compaction is off (compaction.enabled = false).'));
-  if (info?.continuous_queries_enabled) void api.json<unknown>('/api/v1/continuous_queries').then((s) => replace(cqs, view(s))).catch(fail);
+  if (info?.continuous_queries_enabled) void api.json<ContinuousQuery[] | null>('/api/v1/continuous_queries').then((list) => replace(cqs, cqTable(list ?? []))).catch(fail);
   else replace(cqs, h('p', { class: 'hint' }, 'Continuous queries are off (continuous_query.enabled = false).'));
 
   return h(
@@ -134,13 +152,42 @@ export function adminPage(): HTMLElement {
     { class: 'page admin-page' },
     message,
     h('section', { class: 'panel' }, h('h3', {}, 'Tokens'), info?.auth_enabled && createForm, created, tokens),
+    retentionPanel(),
     h('div', { class: 'ingest-tables' }, h('section', { class: 'panel' }, h('h3', {}, 'Compaction status'), compaction), h('section', { class: 'panel' }, h('h3', {}, 'Continuous queries'), cqs)),
+  );
+}
+
+/** One row per continuous query; its SQL is the name's tooltip (a column of it would be most of the page). */
+function cqTable(list: ContinuousQuery[]): HTMLElement {
+  if (list.length === 0) return h('p', { class: 'hint' }, 'None.');
+  const titles = ['Id', 'Name', 'Database', 'Source → destination', 'Interval', 'Active', 'Last run', 'Processed up to'];
+  return h(
+    'table',
+    { class: 'grid' },
+    h('thead', {}, h('tr', {}, ...titles.map((title) => h('th', {}, title)))),
+    h(
+      'tbody',
+      {},
+      ...list.map((cq) =>
+        h(
+          'tr',
+          { 'data-name': cq.name, class: cq.is_active ? '' : 'revoked' },
+          h('td', {}, cq.id),
+          h('td', { title: cq.description ? `${cq.description}\n\n${cq.query}` : cq.query }, cq.name),
+          h('td', {}, cq.database),
+          h('td', {}, `${cq.source_measurement} → ${cq.destination_measurement}`),
+          h('td', {}, cq.interval),
+          h('td', {}, cq.is_active ? 'yes' : 'no'),
+          h('td', { class: 'last-run' }, cq.last_execution_time === null ? 'never' : `${cq.last_execution_time} · ${cq.last_execution_status ?? '?'} · ${cq.last_records_written ?? 0} rows`),
+          h('td', {}, cq.last_processed_time ?? '–'),
+        ),
+      ),
+    ),
   );
 }
 
 /** Any JSON answer as tables: objects as key/value rows, arrays of objects with a column per key. */
 function view(value: unknown): HTMLElement {
-  // Arc answers an empty list of continuous queries with null.
   if (value === null) return h('p', { class: 'hint' }, 'None.');
   if (Array.isArray(value)) {
     if (value.length === 0) return h('p', { class: 'hint' }, 'None.');
@@ -151,12 +198,19 @@ function view(value: unknown): HTMLElement {
     return h('code', {}, JSON.stringify(value));
   }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>);
-    // A wrapper like {"continuous_queries": [...], "count": 2} shows its list.
+    const entries = flatten(value as Record<string, unknown>);
+    // A wrapper like {"jobs": [...], "count": 2} shows its list.
     const list = entries.find(([, v]) => Array.isArray(v) && v.length > 0 && typeof v[0] === 'object');
-    return h('div', {}, h('table', { class: 'grid kv' }, h('tbody', {}, ...entries.filter(([, v]) => v !== list?.[1]).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, cell(v)))))), list && view(list[1]));
+    return h('div', {}, h('table', { class: 'grid kv' }, h('tbody', {}, ...entries.filter(([, v]) => v !== list?.[1]).map(([k, v]) => h('tr', { 'data-key': k }, h('th', {}, k), h('td', {}, cell(v)))))), list && view(list[1]));
   }
   return h('code', {}, JSON.stringify(value));
+}
+
+/** Nested objects as dotted keys (compaction status: manager.total_completed, schedulers.hourly.next_run), so no cell holds JSON. */
+function flatten(value: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(value).flatMap(([key, v]): Array<[string, unknown]> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 ? flatten(v as Record<string, unknown>, `${prefix}${key}.`) : [[`${prefix}${key}`, v]],
+  );
 }
 
 function cell(value: unknown): string {

@@ -14,4 +14,4 @@ case "$mode" in
     exit 2 ;;
 esac
 sh scripts/ensure-deps.sh
-exec node dist/src/cli/arc.js serve "$@"
+exec node --max-semi-space-size=4 dist/src/cli/arc.js serve "$@"

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchReport } from '../src/cli/bench/report.js';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const ARC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/arc.js');
 
@@ -31,14 +32,14 @@ const benchArgs = split < 0 ? [] : process.argv.slice(split + 1);
 const rounds = Number(values.rounds);
 
 function envOf(spec: string): Record<string, string> {
-  return Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+  return Object.fromEntries(spec.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]));
 }
 
 async function runOne(settings: Record<string, string>, json: string): Promise<BenchReport> {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'arc-ab-'));
   const root = path.join(scratch, 'arc');
   const token = crypto.randomBytes(32).toString('base64url');
-  const server = spawn(process.execPath, [ARC, 'serve'], {
+  const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC, 'serve'], {
     env: {
       ...process.env,
       ARC_SERVER_HOST: '127.0.0.1',

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import duckdbApi from '@duckdb/node-api';
 import { request } from 'undici';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const { DuckDBInstance } = duckdbApi;
 const ARC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/arc.js');
@@ -159,7 +160,7 @@ async function startServer(options: Options, url: string): Promise<ChildProcess>
     ARC_COMPACTION_HOURLY_SCHEDULE: '0 0 1 1 *',
     ARC_COMPACTION_DAILY_SCHEDULE: '0 0 1 1 *',
   };
-  const child = spawn(process.execPath, [ARC, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   for (let i = 0; i < 600; i++) {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import duckdbApi from '@duckdb/node-api';
 import { Pool } from 'undici';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const ARC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/arc.js');
 const BATCH_ROWS = 100;
@@ -208,7 +209,7 @@ interface RunningServer {
 }
 
 function startServer(root: string, walDir: string): Promise<RunningServer> {
-  const child = spawn(process.execPath, [ARC, 'serve'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? os.tmpdir(),

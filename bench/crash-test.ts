@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import duckdbApi from '@duckdb/node-api';
 import { Pool } from 'undici';
 import { MsgpackWriter } from '../src/cli/bench/payloads.js';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const ARC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/arc.js');
 
@@ -205,7 +206,7 @@ interface RunningServer {
 }
 
 function startServer(root: string, walDir: string, env: Record<string, string> = {}): Promise<RunningServer> {
-  const child = spawn(process.execPath, [ARC, 'serve'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? os.tmpdir(),

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import duckdbApi from '@duckdb/node-api';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 
 const ARC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/arc.js');
 const BASE_MS = Date.UTC(2025, 0, 1);
@@ -118,7 +119,7 @@ async function importOnce(format: string, file: string, fileRows: number, root: 
     // The caller's ARC_*, NODE_OPTIONS and MALLOC_* settings reach the server, for memory experiments.
     ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(ARC_|NODE_OPTIONS$|MALLOC_)/.test(e[0]) && e[1] !== undefined)),
   };
-  const child = spawn(process.execPath, [ARC, 'serve'], { env, cwd: root.replace(/[^/]+$/, ''), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC, 'serve'], { env, cwd: root.replace(/[^/]+$/, ''), stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await new Promise<string>((resolve, reject) => {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => {

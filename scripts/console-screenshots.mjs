@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+const { SERVER_NODE_FLAGS } = await import('../dist/src/cli/node-flags.js');
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(repo, 'docs/console');
@@ -14,7 +15,7 @@ const token = 'screenshot-admin-token-0123456789abcdef';
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'arc-shots-'));
 fs.mkdirSync(out, { recursive: true });
 
-const server = spawn(process.execPath, [path.join(repo, 'dist/src/cli/arc.js'), 'serve'], {
+const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(repo, 'dist/src/cli/arc.js'), 'serve'], {
   cwd: dataDir,
   env: { PATH: process.env.PATH, HOME: dataDir, ARC_SERVER_HOST: '127.0.0.1', ARC_SERVER_PORT: '0', ARC_STORAGE_LOCAL_PATH: path.join(dataDir, 'data'), ARC_LOG_FORMAT: 'json', ARC_AUTH_BOOTSTRAP_TOKEN: token, ARC_WAL_ENABLED: 'true' },
   stdio: ['ignore', 'pipe', 'ignore'],

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /** The `arc` command: one entry point for the server and its tools. */
 import fs from 'node:fs';
 import { renderDefaultToml } from '../config/toml-template.js';

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log.js';
 import { ArcServer } from '../server/arc-server.js';
+import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 /**
  * `arc serve [--config FILE]`: runs the server in this process until SIGTERM or SIGINT, then
@@ -29,6 +30,9 @@ export async function serve(args: string[], version: string): Promise<void> {
   const { config } = loaded;
   const log = createLogger(config.log.level, config.log.format);
   for (const warning of loaded.warnings) log.warn(warning);
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const missing = SERVER_NODE_FLAGS.filter((flag) => !given.some((arg) => arg.startsWith(flag.split('=')[0]!)));
+  if (missing.length > 0) log.info(`started without ${missing.join(' ')} (the arc command and start.sh pass it): the server works, and uses more memory`);
 
   // Signal handlers come first: a SIGTERM during start-up must not kill the process outright.
   let server: ArcServer | null = null;

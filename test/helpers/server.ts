@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -56,7 +57,7 @@ export async function startServer(options: { root?: string; env?: Record<string,
     ARC_AUTH_ENABLED: 'false', // tests of authentication turn it on
     ...options.env,
   };
-  const child = spawn(process.execPath, [ARC_BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC_BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   return attach(child, root);
 }
 
@@ -101,7 +102,7 @@ export function attach(child: ChildProcess, root: string): Promise<TestServer> {
 
 /** Runs `arc serve` expecting it to fail at start-up; returns exit code and output. */
 export async function startExpectingFailure(env: Record<string, string>, cwd = tempDir('arc-cwd-')): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [ARC_BIN, 'serve'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC_BIN, 'serve'], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? os.tmpdir(), ARC_SERVER_PORT: '0', ARC_SERVER_HOST: '127.0.0.1', ARC_AUTH_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

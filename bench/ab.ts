@@ -65,7 +65,7 @@ async function runOne(settings: Record<string, string>, json: string): Promise<B
     });
     server.once('exit', (code) => reject(new Error(`server exited with ${code}\n${serverStderr}`)));
   });
-  const bench = spawn(process.execPath, [ARC, 'bench', '--url', url, '--data', root, '--token', token, '--quiet', '--json', json, ...benchArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const bench = spawn(process.execPath, [ARC, 'bench', '--url', url, '--data', root, `--token=${token}`, '--quiet', '--json', json, ...benchArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await new Promise<number | null>((resolve) => bench.once('exit', resolve));
   server.kill('SIGTERM');
   await new Promise((resolve) => server.once('exit', resolve));

@@ -73,7 +73,7 @@ async function count(url: string): Promise<number> {
 }
 
 let server = await start();
-const bench = spawn(process.execPath, [ARC, 'bench', '--url', server.url, '--token', TOKEN, '--duration', values.duration!, '--workers', values.workers!], { stdio: ['ignore', 'inherit', 'inherit'] });
+const bench = spawn(process.execPath, [ARC, 'bench', '--url', server.url, `--token=${TOKEN}`, '--duration', values.duration!, '--workers', values.workers!], { stdio: ['ignore', 'inherit', 'inherit'] });
 const benchDone = new Promise((resolve) => bench.once('exit', resolve));
 await new Promise((resolve) => setTimeout(resolve, Number(values['backup-at']) * 1000));
 const before = await acknowledged(server.url);

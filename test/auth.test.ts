@@ -160,6 +160,10 @@ test('arc bench (with --verify, which flushes) and arc profile work with --token
   const refused = await run(['profile', '0.5', '--url', server.url, '--out', out, '--token', reader]);
   assert.notEqual(refused.code, 0);
   assert.match(refused.out, /403/);
+  // One generated token in 64 starts with '-': the value must reach the server, not be taken for an option.
+  const dashed = await run(['bench', '--url', server.url, '--duration', '0.5', '--workers', '1', '--pregenerate', '5', '--quiet', '--token', '-' + ADMIN.slice(1)]);
+  assert.doesNotMatch(dashed.out, /ambiguous/);
+  assert.match(dashed.out, /401/);
 });
 
 test('tokens are stored as salted hashes, never in clear; a first start prints its token once', async () => {

@@ -39,8 +39,21 @@ function version(): string {
   return manifest.version;
 }
 
+/**
+ * `--token VALUE` as `--token=VALUE`: a token is base64url and one in 64 starts with '-', which
+ * the argument parser would otherwise take for an option and refuse.
+ */
+function joinTokenValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--token' && i + 1 < argv.length) out.push(`--token=${argv[++i]}`);
+    else out.push(argv[i]!);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<void> {
-  const [command = 'serve', ...args] = argv;
+  const [command = 'serve', ...args] = joinTokenValues(argv);
   switch (command) {
     case 'serve':
       await serve(args, version());

@@ -20,6 +20,8 @@ export interface BufferOptions {
   onFlushError?: (error: Error, sealed: SealedBuffer, attempt: number) => void;
   /** One type per column per measurement, kept across restarts. */
   schemas: SchemaStore;
+  /** The arrays to recycle; by default the manager's own. The start-up warm-up shares the server's, so they arrive touched. */
+  pool?: ArrayPool;
 }
 
 export interface BufferStats {
@@ -43,7 +45,7 @@ const MAX_RETRY_DELAY_MS = 30_000;
  */
 export class BufferManager {
   private readonly buffers = new Map<string, MeasurementBuffer>();
-  private readonly pool: ArrayPool;
+  readonly pool: ArrayPool;
   private readonly tickets = new Set<FlushTicket>();
   private readonly refused = new Set<string>();
   private readonly clock = new FileStampClock();
@@ -65,7 +67,7 @@ export class BufferManager {
   ) {
     // A file is published only once its measurement's schema file names all of its columns.
     this.sink = { write: (sealed) => options.schemas.persisted(sealed.database, sealed.batch.measurement).then(() => sink.write(sealed)) };
-    this.pool = new ArrayPool(Math.max(64 << 20, options.maxMemoryBytes / 4));
+    this.pool = options.pool ?? new ArrayPool(Math.max(64 << 20, options.maxMemoryBytes / 4));
     const tick = Math.min(1000, Math.max(10, Math.floor(options.maxBufferAgeMs / 10)));
     this.ageTimer = setInterval(() => this.flushAged(), tick);
     this.ageTimer.unref();

@@ -15,6 +15,7 @@ export interface ArcConfig {
     readTimeoutSec: number;
     writeTimeoutSec: number;
     idleTimeoutSec: number;
+    turnBudgetMs: number;
     shutdownTimeoutSec: number;
     tls: { enabled: boolean; certFile: string; keyFile: string };
     /** The built web console; '' = dist/console next to the compiled server. */
@@ -29,6 +30,7 @@ export interface ArcConfig {
     maxBufferMemory: number;
     flushWorkers: number;
     workerNice: number;
+    warmUpRequests: number;
   };
   wal: { enabled: boolean; directory: string; syncMode: 'fdatasync' | 'fsync' | 'async'; maxSegmentBytes: number; maxSegmentAgeSec: number };
   auth: { enabled: boolean; dbPath: string; cacheTtlSec: number; maxCacheSize: number; metricsPublic: boolean };
@@ -181,6 +183,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       readTimeoutSec: get<number>('server.read_timeout'),
       writeTimeoutSec: get<number>('server.write_timeout'),
       idleTimeoutSec: get<number>('server.idle_timeout'),
+      turnBudgetMs: get<number>('server.turn_budget_ms'),
       shutdownTimeoutSec: get<number>('server.shutdown_timeout'),
       tls: {
         enabled: get<boolean>('server.tls_enabled'),
@@ -198,6 +201,7 @@ function build(values: Map<string, ConfigValue>): ArcConfig {
       maxBufferMemory: get<number>('ingest.max_buffer_memory'),
       flushWorkers: get<number>('ingest.flush_workers'),
       workerNice: get<number>('ingest.worker_nice'),
+      warmUpRequests: get<number>('ingest.warm_up_requests'),
     },
     wal: {
       enabled: get<boolean>('wal.enabled'),

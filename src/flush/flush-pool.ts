@@ -119,7 +119,7 @@ export class FlushPool implements FlushSink {
     };
     if (state.recorded) return this.publish(sealed, state.recorded);
     if (this.workers.length === 0) return Promise.reject(new Error('no flush worker is running (one is being restarted)'));
-    const worker = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
+    const worker = this.leastBusyWorker();
     const written = new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state: state!, resolve, reject }));
     const record = this.options.recordFlush;
     if (record === undefined) return written.then((report) => this.options.onFlushed?.(report, sealed, state!.publishedFiles));
@@ -135,6 +135,33 @@ export class FlushPool implements FlushSink {
       state!.recorded = report;
       return this.publish(sealed, report);
     });
+  }
+
+  /**
+   * Encodes and publishes a sealed buffer under `root` like a flush, but outside the pool's
+   * bookkeeping: no catalog callback, no log record (the start-up warm-up writes its scratch data
+   * this way, into a temporary directory).
+   */
+  writeScratch(sealed: SealedBuffer, root: string): Promise<void> {
+    if (this.closing || this.workers.length === 0) return Promise.reject(new Error('flush pool is not running'));
+    const job: FlushJob = {
+      id: this.nextId++,
+      database: sealed.database,
+      batch: sealed.batch,
+      stampNanos: sealed.stampNanos,
+      root,
+      compression: this.options.compression,
+      publishedHours: [],
+      attempt: 1,
+      prepareOnly: false,
+    };
+    const state: JobState = { publishedHours: [], publishedFiles: [], attempts: 1, recorded: null };
+    const worker = this.leastBusyWorker();
+    return new Promise<FlushReport>((resolve, reject) => worker.submit({ job, state, resolve, reject })).then(() => undefined);
+  }
+
+  private leastBusyWorker(): FlushWorkerHandle {
+    return this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best), this.workers[0]!);
   }
 
   /** Second phase: the flush is in the log; its files become visible (again after a failed try). */

@@ -37,6 +37,8 @@ import { IMPORT_SPOOL_DIRECTORY } from './import-routes.js';
 import { Profiler } from './profiler.js';
 import { Router } from './router.js';
 import { buildRoutes, type ServerState } from './routes.js';
+import { LoopTurns } from './loop-turns.js';
+import { warmUpWritePath } from './warm-up.js';
 
 /** Written into the storage root while a server runs: it locks the directory and tells the CLI where to connect. */
 
@@ -239,6 +241,7 @@ export class ArcServer {
         root,
         auth,
         decodeContext: { interner, nowMicros },
+        turns: new LoopTurns(config.server.turnBudgetMs),
         decodePool: new DecodePool({ workers: DECODE_WORKERS, memoryBudget: DECODE_MEMORY_BUDGET, nice: config.ingest.workerNice }),
         wal,
         log,
@@ -253,7 +256,16 @@ export class ArcServer {
         },
         ready: false,
       };
-      const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth);
+      if (config.ingest.warmUpRequests > 0) {
+        try {
+          const warm = await warmUpWritePath(flushPool, { requests: config.ingest.warmUpRequests, maxBufferRows: config.ingest.maxBufferSize, pool: buffers.pool, log });
+          log.info('write path warmed up', { ms: warm.ms, requests: warm.requests, rows: warm.rows, flushes: warm.flushes });
+        } catch (err) {
+          // Only speed is lost: the server serves cold.
+          log.warn('write path warm-up failed; serving without it', { error: (err as Error).message });
+        }
+      }
+      const server = createHttpServer(config, new Router(buildRoutes(state)), log, metrics, auth, state.turns);
       await listen(server, config.server.host, config.server.port);
       const address = server.address() as AddressInfo;
       const scheme = config.server.tls.enabled ? 'https' : 'http';

@@ -8,6 +8,7 @@ import { ArcError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { handleClientErrors } from './long-uploads.js';
+import type { LoopTurns } from './loop-turns.js';
 import { CORS_PREFLIGHT_HEADERS, sendError, sendJson, sendNoContent } from './respond.js';
 import type { Router } from './router.js';
 
@@ -15,7 +16,7 @@ import type { Router } from './router.js';
  * node:http (or https) with Arc's timeouts, CORS preflight, 404/405 bodies and one error
  * handler: ArcErrors render in the route's envelope, anything else is a logged 500.
  */
-export function createHttpServer(config: ArcConfig, router: Router, log: Logger, metrics: ServerMetrics, auth: AuthService | null): http.Server {
+export function createHttpServer(config: ArcConfig, router: Router, log: Logger, metrics: ServerMetrics, auth: AuthService | null, turns: LoopTurns): http.Server {
   const listener = (req: IncomingMessage, res: ServerResponse) => void dispatch(router, log, metrics, auth, req, res);
   const server = config.server.tls.enabled
     ? https.createServer(
@@ -29,6 +30,7 @@ export function createHttpServer(config: ArcConfig, router: Router, log: Logger,
   // Inactivity while a request is being answered; idle keep-alive sockets use keepAliveTimeout.
   server.timeout = config.server.writeTimeoutSec * 1000;
   handleClientErrors(server);
+  server.on('connection', () => turns.connectionAccepted());
   return server;
 }
 

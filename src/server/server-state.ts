@@ -13,6 +13,7 @@ import type { ServerMetrics } from '../metrics/server-metrics.js';
 import type { QueryService } from '../query/query-service.js';
 import type { FileCatalog } from '../storage/catalog.js';
 import type { WriteAheadLog } from '../wal/write-ahead-log.js';
+import type { LoopTurns } from './loop-turns.js';
 import type { Profiler } from './profiler.js';
 
 // The state route handlers share, in its own module so routes.ts (which lists every route module)
@@ -41,6 +42,8 @@ export interface ServerState {
   readonly decodeContext: DecodeContext;
   /** Worker threads for large or compressed write bodies. */
   readonly decodePool: DecodePool;
+  /** Caps the write work of one event-loop turn while clients are connecting (server.turn_budget_ms). */
+  readonly turns: LoopTurns;
   readonly metrics: ServerMetrics;
   readonly profiler: Profiler;
   readonly queries: QueryService;

@@ -40,6 +40,7 @@ export async function writeMsgpack(state: ServerState, context: RequestContext):
   const metrics = state.metrics;
   const raw = await readBody(context.req, limit);
   if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty payload');
+  await takeTurn(state);
   let started = metrics.timings ? performance.now() : 0;
   const encoding = sniffEncoding(raw);
   // One "now" per request for rows without a time: the write-ahead log records it, so a replay decodes the same rows.
@@ -117,6 +118,7 @@ async function writeLines(state: ServerState, context: RequestContext, databaseP
   const metrics = state.metrics;
   const raw = await readBody(context.req, limit);
   if (raw.length === 0) throw new ArcError('ARC_ERR_EMPTY_PAYLOAD', 'Empty request body');
+  await takeTurn(state);
   let started = metrics.timings ? performance.now() : 0;
   const encoding = sniffEncoding(raw);
   metrics.lineProtocol.bytes.value += raw.length;
@@ -172,6 +174,11 @@ async function inlineBody(raw: Buffer, encoding: BodyEncoding, limit: number): P
     if (err instanceof ArcError && err.code === 'ARC_ERR_DECOMPRESSED_TOO_LARGE' && limit > INLINE_BYTES) return null;
     throw err;
   }
+}
+
+/** The decoding of a body waits here for a turn of the event loop with budget left (see LoopTurns). */
+function takeTurn(state: ServerState): Promise<void> | undefined {
+  return state.turns.admit() ?? undefined;
 }
 
 async function countWalErrors(state: ServerState, write: Promise<void>): Promise<void> {

@@ -55,6 +55,8 @@ export async function startServer(options: { root?: string; env?: Record<string,
     ARC_LOG_FORMAT: 'json',
     ARC_INGEST_FLUSH_WORKERS: '1',
     ARC_AUTH_ENABLED: 'false', // tests of authentication turn it on
+    // Start-up speed: the warm-up (~1 s of CPU) only saves a cold server's first seconds; test/warm-up.test.ts covers it.
+    ARC_INGEST_WARM_UP_REQUESTS: '0',
     ...options.env,
   };
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ARC_BIN, 'serve'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });

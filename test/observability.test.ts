@@ -109,14 +109,16 @@ test('arc bench: counts match storage (--verify), the JSON report has every fiel
     assert.equal(other.code, 0, `${extra.join(' ')}: ${other.stderr}${other.stdout}`);
     assert.match(other.stdout, /verify {8}OK/);
   }
-  // Open loop: 20 requests a second for 1 s is 20 scheduled requests, all sent, late or not.
+  // Open loop: 20 requests a second for 1 s is 20 scheduled requests, all sent, late or not (with every
+  // connection opened before the clock starts; the GET /health of each is not counted).
   const openFile = path.join(dir, 'open.json');
-  const open = await arc([...common, '--duration', '1', '--verify', '--rate', '20000', '--json', openFile]);
+  const open = await arc([...common, '--duration', '1', '--verify', '--rate', '20000', '--connect-first', '--json', openFile]);
   assert.equal(open.code, 0, open.stderr + open.stdout);
   assert.match(open.stdout, /verify {8}OK/);
   const openReport = JSON.parse(fs.readFileSync(openFile, 'utf8')) as BenchReport;
   assert.deepEqual(Object.keys(openReport.open_loop!).sort(), ['late_sends', 'late_threshold_ms', 'max_send_lag_ms', 'offered_records_per_sec', 'scheduled_requests']);
   assert.equal(openReport.open_loop!.offered_records_per_sec, 20000);
+  assert.equal(openReport.settings.connect_first, true);
   assert.equal(openReport.open_loop!.scheduled_requests, 20);
   assert.equal(openReport.requests, 20);
   assert.ok(openReport.open_loop!.late_sends >= 0 && openReport.open_loop!.late_sends <= 20);

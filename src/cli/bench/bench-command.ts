@@ -44,6 +44,9 @@ percentiles, errors, and the CPU and memory both the server and the bench used.
   --rate R                 open loop at R records/s: request k is due at k × batch/R s whatever the
                            answers do, latency counts from that scheduled time (queueing in the bench
                            included), and sends that leave more than 2 ms late are counted in the report
+  --connect-first          open every connection (one GET /health each) before the clock starts, so
+                           the run measures the server with its clients connected; by default
+                           connections open as the load needs them, inside the measured time
   --database NAME          x-arc-database (default bench)
   --url URL                server (default: the server recorded in the data directory, else http://127.0.0.1:8000)
   --path PATH              request path (default by mode)
@@ -71,6 +74,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
       workers: { type: 'string', default: '8' },
       duration: { type: 'string', default: '10' },
       pregenerate: { type: 'string', default: '200' },
+      'connect-first': { type: 'boolean', default: false },
       rate: { type: 'string' },
       unique: { type: 'boolean', default: false },
       'time-offset': { type: 'string', default: '0' },
@@ -161,6 +165,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     durationSec,
     rate,
     headers,
+    connectFirst: values['connect-first'] === true,
     onSecond: (p) =>
       log(`  ${p.elapsedSec.toFixed(0).padStart(4)} s  ${Math.round(p.recordsLastSecond).toLocaleString('en-US').padStart(12)} records/s   p50 ${p.p50Ms.toFixed(2)} ms   p99 ${p.p99Ms.toFixed(2)} ms   errors ${p.errors}${p.lateSends !== null ? `   late sends ${p.lateSends}` : ''}`),
   });
@@ -181,7 +186,7 @@ export async function bench(argv: string[], version: string): Promise<number> {
     tool: 'arc bench',
     version,
     started_at: new Date(Date.now() - load.elapsedSec * 1000).toISOString(),
-    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, unique: values.unique === true, time_offset_s: timeOffsetSec, database },
+    settings: { url, mode, compression, batch_size: batchSize, workers, duration_s: durationSec, rate: rate ?? null, pregenerated: pregenerate, connect_first: values['connect-first'] === true, unique: values.unique === true, time_offset_s: timeOffsetSec, database },
     machine: machineInfo(),
     elapsed_s: load.elapsedSec,
     records: load.records,

@@ -13,6 +13,8 @@ export interface LoadOptions {
   /** Records per second for an open-loop run; undefined = closed loop, as fast as answers come. */
   rate?: number | undefined;
   headers: Record<string, string>;
+  /** Opens every connection (one GET /health each) before the clock starts. */
+  connectFirst?: boolean;
   onSecond?: (progress: Progress) => void;
 }
 
@@ -94,6 +96,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
 
+  if (options.connectFirst) {
+    // Concurrent, so the pool opens all of its connections.
+    await Promise.all(Array.from({ length: options.workers }, () => pool.request({ path: '/health', method: 'GET' }).then((response) => response.body.dump())));
+  }
   const started = performance.now();
   const end = started + options.durationSec * 1000;
   const schedule = options.rate === undefined ? null : new OpenLoopSchedule(started, end, (options.payloads[0]!.records / options.rate) * 1000);

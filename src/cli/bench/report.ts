@@ -14,6 +14,7 @@ export interface BenchReport {
     duration_s: number;
     rate: number | null;
     pregenerated: number;
+    connect_first?: boolean;
     /** --unique: fresh times and values on every send. */
     unique?: boolean;
     time_offset_s?: number;

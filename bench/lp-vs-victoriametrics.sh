@@ -10,16 +10,18 @@ OUT=$(mktemp -d /tmp/arc-lp-vs-vm.XXXXXX)
 ARC="node dist/src/cli/arc.js"
 for round in $(seq 1 "$ROUNDS"); do
   data=$(mktemp -d /tmp/arc-lp-data.XXXXXX)
-  ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=18100 ARC_STORAGE_LOCAL_PATH="$data" ARC_LOG_LEVEL=warn $ARC serve > "$OUT/arc-$round.log" 2>&1 &
-  pid=$!; sleep 2
+  ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=18100 ARC_STORAGE_LOCAL_PATH="$data" ARC_AUTH_ENABLED=false ARC_AUTH_DB_PATH="$data.db" ARC_LOG_LEVEL=warn node --max-semi-space-size=4 dist/src/cli/arc.js serve > "$OUT/arc-$round.log" 2>&1 &
+  pid=$!
+  # Start-up includes the write-path warm-up (about a second): wait until it answers.
+  until curl -sf http://127.0.0.1:18100/ready > /dev/null; do sleep 0.1; done
   $ARC bench --mode lp --url http://127.0.0.1:18100 --pid "$pid" --data "$data" --duration "$SECONDS_PER_RUN" --workers "$WORKERS" --quiet --json "$OUT/arc-$round.json" > /dev/null
-  kill -TERM "$pid"; wait "$pid" || true; rm -rf "$data"
+  kill -TERM "$pid"; wait "$pid" || true; rm -rf "$data" "$data.db"
 
   data=$(mktemp -d /tmp/vm-data.XXXXXX)
   victoria-metrics -storageDataPath="$data" -httpListenAddr=127.0.0.1:18101 -loggerLevel=ERROR > "$OUT/vm-$round.log" 2>&1 &
   pid=$!; sleep 2
   $ARC bench --mode lp --url http://127.0.0.1:18101 --path /write --pid "$pid" --data "$data" --duration "$SECONDS_PER_RUN" --workers "$WORKERS" --quiet --json "$OUT/vm-$round.json" > /dev/null
-  kill -TERM "$pid"; wait "$pid" || true; rm -rf "$data"
+  kill -TERM "$pid"; wait "$pid" || true; rm -rf "$data" "$data.db"
 done
 node -e '
 const fs = require("fs"); const dir = process.argv[1];

@@ -1,10 +1,13 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
+/** Turns stay capped this long after a connection was accepted. */
+const ACCEPT_WINDOW_MS = 100;
+
 /**
  * Caps the request work one turn of the event loop does, so that a busy server still accepts new
  * connections promptly (#17).
  *
- * libuv (1.45 and later, Node 20) accepts one connection per turn of the loop, and a turn runs
+ * libuv as Node 20 ships it (1.46; seen with strace) accepts one connection per turn of the loop, and a turn runs
  * every request whose bytes arrived since the last one. With 64 connections each sending 1000-row
  * writes, one turn was 10–50 ms of decoding, so the connections of clients that had just connected
  * (all of them after a restart) were accepted one per turn: their first requests waited in the
@@ -16,11 +19,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  * order they came. The rest of the time turns are not capped: with every client connected, shorter
  * turns only cost throughput (0.87× at 64 connections with a 1 ms cap on every turn).
  */
-/** Turns stay capped this long after a connection was accepted. */
-const ACCEPT_WINDOW_MS = 100;
-
 export class LoopTurns {
-  /** When the current turn's first request started; -1 before any. */
+  /** When the current turn's first capped write started; -1 before any. */
   private turnStartedAt = -1;
   private resetPending = false;
   private readonly endTurn = (): void => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -41,6 +42,12 @@ test('the warm-up runs before the server listens and leaves no row, database or 
     ARC_WAL_DIRECTORY: path.join(dir, 'wal'),
     TMPDIR: scratch,
   };
+  // Scratch directories left by a server killed during its warm-up are removed; a running one's are not.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+  const abandoned = `arc-warm-up-${gone}-abc123`;
+  const inUse = `arc-warm-up-${process.pid}-def456`;
+  fs.mkdirSync(path.join(scratch, abandoned, 'db'), { recursive: true });
+  fs.mkdirSync(path.join(scratch, inUse));
   const root = path.join(dir, 'data');
   let server = await startServer({ root, env });
   const warm = warmUpLine(server.output());
@@ -48,7 +55,8 @@ test('the warm-up runs before the server listens and leaves no row, database or 
   assert.equal(warm.requests, 120);
   assert.equal(warm.rows, 120_000);
   assert.ok(warm.flushes >= 4, `the warm-up flushed (${warm.flushes} flushes)`);
-  assert.deepEqual(fs.readdirSync(scratch), [], 'its scratch directory is removed');
+  assert.deepEqual(fs.readdirSync(scratch), [inUse], 'its scratch directory and the abandoned one are removed');
+  fs.rmdirSync(path.join(scratch, inUse));
 
   assert.equal((await writeMsgpack(server, rows(500), 'app')).status, 204);
   const databases = await post(server, '/api/v1/query', JSON.stringify({ sql: 'SHOW DATABASES', format: 'json' }), { 'Content-Type': 'application/json' });

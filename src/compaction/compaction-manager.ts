@@ -171,11 +171,6 @@ export class CompactionManager {
     await Promise.allSettled([...this.manifestsInFlight]);
   }
 
-  /** Files no other rewrite may take now (inputs of running jobs). */
-  isBusy(file: string): boolean {
-    return this.busy.has(path.resolve(file));
-  }
-
   status(): object {
     const schedulers: Record<string, object> = {};
     for (const tier of TIERS) {

@@ -41,7 +41,8 @@ const FORMAT_CYCLE = ['columnar', 'columnar', 'columnar', 'columnar', 'columnar'
 
 export async function warmUpWritePath(flushPool: FlushPool, options: { requests: number; maxBufferRows: number; pool: ArrayPool; log: Logger }): Promise<WarmUpReport> {
   const started = performance.now();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'arc-warm-up-'));
+  removeAbandonedScratch(options.log);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
   try {
     const schemas = await SchemaStore.open(scratch, options.log, async () => null);
     const buffers = new BufferManager(
@@ -68,6 +69,34 @@ export async function warmUpWritePath(flushPool: FlushPool, options: { requests:
     return { requests: options.requests, rows, flushes, ms: Math.round(performance.now() - started) };
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const SCRATCH_PREFIX = 'arc-warm-up-';
+
+/** Scratch directories of servers killed during their warm-up (their pid is gone); others may be in use. */
+function removeAbandonedScratch(log: Logger): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(os.tmpdir());
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(SCRATCH_PREFIX)) continue;
+    const pid = Number.parseInt(entry.slice(SCRATCH_PREFIX.length), 10);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    fs.rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    log.info('removed the warm-up scratch directory of a server that stopped during its warm-up', { directory: entry });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

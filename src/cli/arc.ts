@@ -10,6 +10,7 @@ import { cq } from './cq-command.js';
 import { retention } from './retention-command.js';
 import { profile } from './profile/profile-command.js';
 import { stats } from './stats-command.js';
+import { joinTokenValues } from './token-argument.js';
 import { token } from './token-command.js';
 import { serve, UsageError } from './serve.js';
 
@@ -37,19 +38,6 @@ commands:
 function version(): string {
   const manifest = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return manifest.version;
-}
-
-/**
- * `--token VALUE` as `--token=VALUE`: a token is base64url and one in 64 starts with '-', which
- * the argument parser would otherwise take for an option and refuse.
- */
-function joinTokenValues(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--token' && i + 1 < argv.length) out.push(`--token=${argv[++i]}`);
-    else out.push(argv[i]!);
-  }
-  return out;
 }
 
 async function main(argv: string[]): Promise<void> {

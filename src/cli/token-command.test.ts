@@ -158,6 +158,10 @@ test('with a server running on the data directory: the token API, with an admin 
     const wrong = await run(space, 'list', '--token', 'not-a-token');
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /401 Invalid or expired token/);
+    // One generated token in 64 starts with '-': it is a value, not an option.
+    const dashed = await run(space, 'list', '--token', '-not-a-token');
+    assert.equal(dashed.code, 1);
+    assert.match(dashed.stderr, /401 Invalid or expired token/);
 
     const created = await run(space, 'create', '--name', 'remote', '--permissions', 'write', '--token', server.adminToken);
     assert.equal(created.code, 0, created.stderr);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { joinTokenValues } from './token-argument.js';
 import { TokenStore, TokenStoreError } from '../auth/token-store.js';
 import { loadConfig } from '../config/config.js';
 import { readServerInfo } from '../server/arc-server.js';
@@ -72,7 +73,8 @@ export async function token(argv: string[], ioOverrides: Partial<TokenCommandIo>
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      // Also when called directly, not through `arc` (which joins them already).
+      args: joinTokenValues(argv),
       options: {
         name: { type: 'string' },
         description: { type: 'string' },

@@ -90,3 +90,15 @@ test('ingest.warm_up_requests = 0 starts without a warm-up', { timeout: 60_000 }
     await server.stop();
   }
 });
+
+test('a warm-up that cannot run (no temporary directory) only costs a warning: the server starts and takes writes', { timeout: 60_000 }, async () => {
+  const server = await startServer({ env: { ARC_INGEST_WARM_UP_REQUESTS: '50', TMPDIR: path.join(tempDir('arc-warm-'), 'missing') } });
+  try {
+    assert.equal(warmUpLine(server.output()), undefined);
+    assert.match(server.output(), /write path warm-up failed; serving without it/);
+    assert.equal((await writeMsgpack(server, rows(10))).status, 204);
+    assert.equal(await count(server.url, 'SELECT count(*) FROM probe'), 10);
+  } finally {
+    await server.stop();
+  }
+});

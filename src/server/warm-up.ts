@@ -43,10 +43,13 @@ export async function warmUpWritePath(flushPool: FlushPool, options: { requests:
   const started = performance.now();
   removeAbandonedScratch(options.log);
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `${SCRATCH_PREFIX}${process.pid}-`));
+  // Once the warm-up is over (or failed), a flush of it still being retried succeeds at once: nothing may
+  // keep writing scratch files, or recreate the directory, behind the server's back.
+  let over = false;
   try {
     const schemas = await SchemaStore.open(scratch, options.log, async () => null);
     const buffers = new BufferManager(
-      { write: (sealed) => flushPool.writeScratch(sealed, scratch) },
+      { write: (sealed) => (over ? Promise.resolve() : flushPool.writeScratch(sealed, scratch)) },
       { schemas, maxBufferRows: options.maxBufferRows, maxBufferAgeMs: 60_000, maxMemoryBytes: 256 << 20, pool: options.pool },
     );
     const interner = new StringInterner(decodeUtf8);
@@ -64,10 +67,11 @@ export async function warmUpWritePath(flushPool: FlushPool, options: { requests:
       // Lets finished flushes hand their arrays back, as between real requests.
       if (i % 16 === 15) await yieldToLoop();
     }
-    await buffers.close(Date.now() + 30_000);
+    await buffers.close(Date.now() + 10_000);
     const flushes = buffers.stats().flushesCompleted;
     return { requests: options.requests, rows, flushes, ms: Math.round(performance.now() - started) };
   } finally {
+    over = true;
     fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
